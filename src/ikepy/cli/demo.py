@@ -85,7 +85,7 @@ async def run_demo(out: Any = sys.stdout) -> int:
     for name, text in sides.items():
         config = importlib.import_module("ikepy.config").load_config_text(text, f"<demo {name}>").config
         backend = MemoryBackend()
-        mgr = build_manager(config, backend, time.monotonic(), IKE_PORT, NATT_PORT)
+        mgr = build_manager(config, backend, IKE_PORT, NATT_PORT)
         ip = LEFT_IP if name == "left" else RIGHT_IP
         runtimes[name] = Runtime(mgr, backend, addresses=[ip], port=IKE_PORT, port_nat_t=NATT_PORT,
                                  name=name, logger=logging.getLogger(f"ikepy.demo.{name}"))

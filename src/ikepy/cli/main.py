@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port-nat-t", type=_port, default=4500, dest="port_nat_t",
                    help="NAT-T UDP port (default 4500)")
     p.add_argument("--log-level", choices=("info", "debug"), default="info")
+    p.add_argument("--cookie-threshold", type=int, default=30, metavar="N",
+                   help="demand a COOKIE once N IKE_SAs are half-open (0: always; default 30)")
+    p.add_argument("--retransmit-timeout", type=_positive, default=4.0, metavar="S",
+                   help="first retransmission after S seconds (default 4.0, as strongSwan)")
+    p.add_argument("--retransmit-tries", type=int, default=5, metavar="N",
+                   help="retransmissions before giving up (default 5, as strongSwan)")
 
     p = sub.add_parser("initiate", parents=[common], help="bring a child SA up and wait for it")
     p.add_argument("--child", required=True, metavar="NAME")
@@ -111,7 +117,10 @@ def run_daemon(args: argparse.Namespace) -> int:
     for w in warnings:
         logging.getLogger("ikepy.config").warning("%s", w)
     daemon = Daemon(args.config, config, socket_path=socket_path(getattr(args, "socket", None)),
-                    dataplane=args.dataplane, port=args.port, port_nat_t=args.port_nat_t)
+                    dataplane=args.dataplane, port=args.port, port_nat_t=args.port_nat_t,
+                    engine_options={"cookie_threshold": args.cookie_threshold,
+                                    "retransmit_timeout": args.retransmit_timeout,
+                                    "retransmit_tries": args.retransmit_tries})
     try:
         return asyncio.run(daemon.run())
     except KeyboardInterrupt:

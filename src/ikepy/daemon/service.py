@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import inspect
 import ipaddress
 import logging
 import os
 import platform
 import signal
-import time
 from typing import Any
 
 from ikepy import __version__
@@ -70,21 +68,14 @@ def build_backend(kind: str, send_udp: Any) -> Any:
     raise ValueError(f"unknown data plane {kind!r} (choose from {', '.join(DATAPLANES)})")
 
 
-def build_manager(config: Any, backend: Any, now: float, port: int, port_nat_t: int) -> Any:
-    """IkeManager(config, backend, options=ManagerOptions(ike_port, nat_t_port), source_for=...)."""
+def build_manager(config: Any, backend: Any, port: int, port_nat_t: int,
+                  engine_options: dict[str, Any] | None = None) -> Any:
+    """The sans-I/O engine with the daemon's ports and the operator's tuning."""
     from ikepy.ikev2.manager import IkeManager
+    from ikepy.ikev2.options import ManagerOptions
 
-    params = inspect.signature(IkeManager).parameters
-    kwargs: dict[str, Any] = {}
-    if "options" in params:
-        from ikepy.ikev2.options import ManagerOptions
-
-        kwargs["options"] = ManagerOptions(ike_port=port, nat_t_port=port_nat_t)
-    if "source_for" in params:
-        kwargs["source_for"] = source_for
-    if "clock_start" in params:
-        kwargs["clock_start"] = now
-    return IkeManager(config, backend, **kwargs)
+    options = ManagerOptions(ike_port=port, nat_t_port=port_nat_t, **(engine_options or {}))
+    return IkeManager(config, backend, options=options, source_for=source_for)
 
 
 def jsonable(value: Any) -> Any:
@@ -187,7 +178,9 @@ class Daemon:
         port_nat_t: int = 4500,
         initiate_timeout: float = 30.0,
         addresses: list[str] | None = None,
+        engine_options: dict[str, Any] | None = None,
     ) -> None:
+        self.engine_options = engine_options or {}
         self.config_path = config_path
         self.config = config
         self.socket_path = socket_path
@@ -213,7 +206,8 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - words for the operator, then exit
             log.error("cannot start the %s data plane: %s", self.dataplane, exc)
             return 1
-        manager = build_manager(self.config, backend, time.monotonic(), self.port, self.port_nat_t)
+        manager = build_manager(self.config, backend, self.port, self.port_nat_t,
+                                self.engine_options)
         runtime = Runtime(manager, backend, addresses=self.addresses, port=self.port,
                           port_nat_t=self.port_nat_t)
         commands = DaemonCommands(runtime, self.reload, self.initiate_timeout)
