@@ -11,8 +11,6 @@ deletes the IKE SA and waits for both sides to see it go.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 import sys
 import time
@@ -73,6 +71,7 @@ async def _wait(pred: Any, timeout: float, what: str) -> None:
 
 
 async def run_demo(out: Any = sys.stdout) -> int:
+    from ikepy.config import load_config_text
     from ikepy.daemon.runtime import Runtime
     from ikepy.daemon.service import build_manager
     from ikepy.dataplane.memory import MemoryBackend
@@ -83,9 +82,9 @@ async def run_demo(out: Any = sys.stdout) -> int:
     }
     runtimes: dict[str, Runtime] = {}
     for name, text in sides.items():
-        config = importlib.import_module("ikepy.config").load_config_text(text, f"<demo {name}>").config
+        config = load_config_text(text, f"<demo {name}>").config
         backend = MemoryBackend()
-        mgr = build_manager(config, backend, IKE_PORT, NATT_PORT)
+        mgr = build_manager(config, backend, IKE_PORT, NATT_PORT, name=name)
         ip = LEFT_IP if name == "left" else RIGHT_IP
         runtimes[name] = Runtime(mgr, backend, addresses=[ip], port=IKE_PORT, port_nat_t=NATT_PORT,
                                  name=name, logger=logging.getLogger(f"ikepy.demo.{name}"))
@@ -112,10 +111,6 @@ async def run_demo(out: Any = sys.stdout) -> int:
 
 
 def main() -> int:
-    if importlib.util.find_spec("ikepy.ikev2.manager") is None:
-        print("ikepy: the demo needs the IKEv2 engine (ikepy.ikev2.manager), which is not built yet",
-              file=sys.stderr)
-        return 1
     from ikepy.cli.main import setup_logging
 
     setup_logging("info")

@@ -314,8 +314,8 @@ class Runtime:
     def _dispatch(self, ev: Any) -> None:
         kind = event_kind(ev)
         self.counters[f"events_{kind}"] += 1
-        level = logging.WARNING if kind == "failed" else logging.INFO
-        self.log.log(level, "%s%s", self._prefix(), event_line(ev))
+        # the engine has logged the event where it happened; repeat it only for debugging
+        self.log.debug("%sevent %s", self._prefix(), event_line(ev))
         for cb in list(self._subscribers):
             try:
                 cb(ev)

@@ -69,13 +69,13 @@ def build_backend(kind: str, send_udp: Any) -> Any:
 
 
 def build_manager(config: Any, backend: Any, port: int, port_nat_t: int,
-                  engine_options: dict[str, Any] | None = None) -> Any:
+                  engine_options: dict[str, Any] | None = None, name: str = "") -> Any:
     """The sans-I/O engine with the daemon's ports and the operator's tuning."""
     from ikepy.ikev2.manager import IkeManager
     from ikepy.ikev2.options import ManagerOptions
 
     options = ManagerOptions(ike_port=port, nat_t_port=port_nat_t, **(engine_options or {}))
-    return IkeManager(config, backend, options=options, source_for=source_for)
+    return IkeManager(config, backend, options=options, source_for=source_for, name=name)
 
 
 def jsonable(value: Any) -> Any:

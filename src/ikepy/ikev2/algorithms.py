@@ -31,10 +31,10 @@ def algorithms_str(sel: Any, esp: bool = False) -> str:
     parts.append(encr)
     if sel.integ_id:
         parts.append(_name(IntegId, sel.integ_id))
-    if not esp and getattr(sel, "prf_id", 0):
+    if not esp and getattr(sel, "prf_id", None):
         parts.append("PRF_" + _name(PrfId, sel.prf_id))
-    if getattr(sel, "ke_id", 0):
+    if getattr(sel, "ke_id", None):
         parts.append(_KE.get(sel.ke_id) or _name(KeId, sel.ke_id))
-    if esp and getattr(sel, "esn", 0):
+    if esp and getattr(sel, "esn", False):
         parts.append("ESN")
     return "/".join(parts)

@@ -18,7 +18,7 @@ from ..crypto.keymat import derive_child_keys
 from ..crypto.proposals import describe, explain_mismatch, select_proposal
 from ..dataplane.base import ChildSaSpec
 from ..wire.enums import NotifyType, ProtocolId
-from ..wire.payloads import NotifyPayload, SaPayload, TSiPayload, TSrPayload, TrafficSelector
+from ..wire.payloads import NotifyPayload, SaPayload, TrafficSelector, TSiPayload, TSrPayload
 from . import events as ev
 from . import ts as tsmod
 from .algorithms import algorithms_str

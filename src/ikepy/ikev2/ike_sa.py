@@ -47,7 +47,8 @@ DESTROY = "destroy"    # the IKE SA is dead: destroy it without further exchange
 class Task(Protocol):
     """One exchange we initiate: ``build_i`` makes the request, ``process_i`` reads the response."""
 
-    exchange: int
+    @property
+    def exchange(self) -> int: ...
 
     def build_i(self, sa: IkeSa, now: float) -> list[Any]: ...
 
@@ -120,7 +121,8 @@ class IkeSa:
         return bytes(self.prf.compute(key, data))
 
     def prefix(self) -> str:
-        return f"{self.name}[{self.uniqueid}] {self.spi_i.hex()}_i {self.spi_r.hex()}_r"
+        return (f"{self.mgr.log_name}{self.name}[{self.uniqueid}] "
+                f"{self.spi_i.hex()}_i {self.spi_r.hex()}_r")
 
     def info(self, msg: str, *args: Any) -> None:
         log.info("%s: " + msg, self.prefix(), *args)

@@ -56,8 +56,11 @@ class InitiateError(ValueError):
 
 class IkeManager:
     def __init__(self, config: Any, backend: Any, options: ManagerOptions | None = None,
-                 rng: Any = None, source_for: Callable[[str], str] | None = None) -> None:
+                 rng: Any = None, source_for: Callable[[str], str] | None = None,
+                 name: str = "") -> None:
         self.config = config
+        # prefixed to every log line when several engines share one process (the demo)
+        self.log_name = f"{name}: " if name else ""
         self.backend = backend
         self.options = options or ManagerOptions()
         self.rng = rng or SystemRng()
@@ -65,6 +68,9 @@ class IkeManager:
         self.source_for = source_for
         self.sas: dict[int, IkeSa] = {}
         self.by_spi: dict[bytes, IkeSa] = {}
+        # responder SAs by (SPIi, peer address): a retransmitted or duplicated IKE_SA_INIT
+        # finds its SA here for the SA's whole life (2.1); half_open counts the unfinished ones
+        self.by_init: dict[tuple[bytes, Addr], IkeSa] = {}
         self.half_open: dict[tuple[bytes, Addr], IkeSa] = {}
         self.counters: Counter[str] = Counter()
         self._outbox: list[tuple[bytes, Addr, Addr]] = []
@@ -136,7 +142,7 @@ class IkeManager:
             if h.spi_r != ZERO_SPI or h.message_id != 0:
                 self.count("dropped_malformed")
                 return
-            sa = self.half_open.get((h.spi_i, remote))
+            sa = self.by_init.get((h.spi_i, remote))
             if sa is not None:
                 sa.receive(data, msg, local, remote, now)  # a retransmit: the cached response
                 return
@@ -202,6 +208,7 @@ class IkeManager:
             self._reply_plain(msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN)
             return
         wire_prop, selected = chosen
+        assert selected.ke_id is not None  # an IKE proposal always has a KE transform
         if kep.group != selected.ke_id:
             self.count("invalid_ke_sent")
             log.info("IKE_SA_INIT from %s: KE group %d but we chose %d, sending INVALID_KE_PAYLOAD",
@@ -223,6 +230,7 @@ class IkeManager:
         self.sas[sa.uniqueid] = sa
         self.by_spi[sa.spi_r] = sa
         self.half_open[(sa.spi_i, remote)] = sa
+        self.by_init[(sa.spi_i, remote)] = sa
         packet = sa.pack(ExchangeType.IKE_SA_INIT, True, 0, reply)
         sa.init_request, sa.init_response = raw, packet
         sa.last_response = (0, packet)
@@ -333,9 +341,10 @@ class IkeManager:
         self.sas.pop(sa.uniqueid, None)
         if self.by_spi.get(sa.our_spi) is sa:
             del self.by_spi[sa.our_spi]
-        for key, other in list(self.half_open.items()):
-            if other is sa:
-                del self.half_open[key]
+        for table in (self.half_open, self.by_init):
+            for key, other in list(table.items()):
+                if other is sa:
+                    del table[key]
         if was_up:
             sa.info("IKE_SA deleted")
             sa.emit(ev.IKE_DOWN, "IKE_SA deleted")

@@ -56,7 +56,7 @@ def _intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None
         return None
     start = max(a.start_addr, b.start_addr)
     end = min(a.end_addr, b.end_addr)
-    if start > end:
+    if start > end:  # type: ignore[operator]  # same version: ts_type matched
         return None
     sp = max(a.start_port, b.start_port)
     ep = min(a.end_port, b.end_port)
@@ -92,7 +92,7 @@ def ts_str(ts: TrafficSelector) -> str:
     start, end = ts.start_addr, ts.end_addr
     text = None
     try:
-        for net in ipaddress.summarize_address_range(start, end):  # type: ignore[type-var]
+        for net in ipaddress.summarize_address_range(start, end):
             if text is None:
                 text = str(net)
             else:
