@@ -1,0 +1,45 @@
+"""ikepy against a real strongSwan, both roles (control plane only, dataplane none).
+
+Data plane traffic (ping through ikepy's userspace ESP) is not covered yet.
+
+    ikepy (left, initiator)  IKE_SA_INIT, IKE_AUTH -->  charon (right, responder)
+    charon (left, initiator) IKE_SA_INIT, IKE_AUTH -->  ikepy (right, responder)
+"""
+
+from __future__ import annotations
+
+from harness import pair_confs, wait_for
+
+
+def _established(charon):
+    sas = charon.list_sas()
+    return sas if sas and sas[0]["state"] == "ESTABLISHED" else None
+
+
+def test_ikepy_initiates_to_charon(netns, charon_factory, ikepy_factory):
+    left_conf, right_conf = pair_confs(netns)
+    right = charon_factory(netns.right, right_conf, name="charon-right")
+    ikepy = ikepy_factory(netns.left, left_conf, fmt="swanctl", dataplane="none")
+    res = ikepy.initiate("net", ike="net", timeout=10)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (sa,) = wait_for(lambda: _established(right), 5, what="charon's IKE_SA")
+    assert sa["remote-id"] == "left"
+    (child,) = sa["children"]
+    assert child["state"] == "INSTALLED"
+    res = ikepy.terminate(ike="net")
+    assert res.returncode == 0, res.stdout + res.stderr
+    wait_for(lambda: right.list_sas() == [], 5, what="charon to delete the IKE_SA")
+    assert ikepy.stop() == 0
+
+
+def test_charon_initiates_to_ikepy(netns, charon_factory, ikepy_factory):
+    left_conf, right_conf = pair_confs(netns)
+    ikepy = ikepy_factory(netns.right, right_conf, fmt="swanctl", dataplane="none")
+    left = charon_factory(netns.left, left_conf, name="charon-left")
+    left.initiate("net", ike="net", timeout=10)
+    (sa,) = left.list_sas()
+    assert sa["state"] == "ESTABLISHED" and sa["remote-id"] == "right"
+    listed = ikepy.list_sas()
+    assert len(listed) == 1, listed
+    left.terminate(ike="net")
+    assert ikepy.stop() == 0
