@@ -47,6 +47,14 @@ class ChildSa:
     encap: bool = False
     mode: str = "tunnel"
     installed_at: float = 0.0
+    # lifecycle (RFC 7296 2.8): when to rekey, when the SA must be gone
+    rekey_at: float | None = None
+    expire_at: float | None = None
+    rekeying: bool = False   # our CREATE_CHILD_SA rekeying it is queued or under way
+    rekeyed: bool = False    # a successor is installed; this one waits for its delete
+    # the successor we created answering the peer's rekey of this SA, with that
+    # exchange's nonces (Ni, Nr), to settle a collision (2.8.1)
+    peer_rekey: tuple[ChildSa, bytes, bytes] | None = None
 
     def describe(self) -> str:
         return (f"{self.name}{{{self.uniqueid}}} {self.spi_in:08x}_i {self.spi_out:08x}_o "
@@ -76,9 +84,11 @@ def our_selectors(sa: IkeSa, conf: Any) -> tuple[list[TrafficSelector], list[Tra
     return local, remote
 
 
-def initiator_payloads(sa: IkeSa, child: ChildSa, with_ke: bool) -> list[Any]:
+def initiator_payloads(sa: IkeSa, child: ChildSa, with_ke: bool,
+                       ts: tuple[Sequence[TrafficSelector], Sequence[TrafficSelector]] | None = None
+                       ) -> list[Any]:
     """SA, TSi, TSr (and USE_TRANSPORT_MODE) of a request that creates ``child``."""
-    local, remote = our_selectors(sa, child.conf)
+    local, remote = ts if ts is not None else our_selectors(sa, child.conf)
     out: list[Any] = []
     if child.conf.mode == "transport":
         out.append(NotifyPayload(0, b"", NotifyType.USE_TRANSPORT_MODE))
@@ -132,8 +142,8 @@ def process_initiator_response(sa: IkeSa, child: ChildSa, payloads: Sequence[Any
     if sap is None or tsi is None or tsr is None or len(sap.proposals) != 1:
         fail_child(sa, child, "peer's CHILD_SA response lacks SA, TSi or TSr", now)
         return False
-    ours = esp_specs(child.conf, with_ke)
-    chosen = select_proposal(ours, sap.proposals)
+    ours = list(child.conf.esp_proposals)
+    chosen = select_proposal(ours, sap.proposals, ignore_ke=not with_ke)
     if chosen is None:
         fail_child(sa, child, "peer selected an ESP proposal we did not offer: "
                    + explain_mismatch(ours, sap.proposals), now)
@@ -179,7 +189,9 @@ KeyExchangeStep = Callable[[Any], tuple[bytes | None, list[Any]]]
 
 def respond_child(sa: IkeSa, payloads: Sequence[Any], with_ke: bool, now: float,
                   ni: bytes, nr: bytes, key_exchange: KeyExchangeStep | None = None,
-                  conf: Any = None) -> tuple[ChildSa, list[Any]]:
+                  conf: Any = None,
+                  old_ts: tuple[Sequence[TrafficSelector], Sequence[TrafficSelector]] | None = None
+                  ) -> tuple[ChildSa, list[Any]]:
     """Responder: pick, narrow, select and install; returns the child and the reply's payloads.
 
     ``key_exchange(selected)`` runs the PFS key exchange of CREATE_CHILD_SA once
@@ -194,13 +206,14 @@ def respond_child(sa: IkeSa, payloads: Sequence[Any], with_ke: bool, now: float,
     if conf is None:
         conf, n_tsi, n_tsr = select_child_config(sa, tsi.selectors, tsr.selectors)
     else:
-        local, remote = our_selectors(sa, conf)
+        # a rekey: within what the old SA had (2.8)
+        local, remote = old_ts if old_ts is not None else our_selectors(sa, conf)
         n_tsi, n_tsr = tsmod.narrow(remote, tsi.selectors), tsmod.narrow(local, tsr.selectors)
         if not n_tsi or not n_tsr:
             raise ProtocolError(NotifyType.TS_UNACCEPTABLE, "rekeyed traffic selectors unacceptable")
     esp_offer = [p for p in sap.proposals if p.protocol_id == ProtocolId.ESP]
-    ours = esp_specs(conf, with_ke)
-    chosen = select_proposal(ours, esp_offer)
+    ours = list(conf.esp_proposals)
+    chosen = select_proposal(ours, esp_offer, ignore_ke=not with_ke)
     if chosen is None:
         raise ProtocolError(NotifyType.NO_PROPOSAL_CHOSEN,
                             "no acceptable ESP proposal: " + explain_mismatch(ours, sap.proposals))
@@ -249,6 +262,7 @@ def install(sa: IkeSa, child: ChildSa, ni: bytes, nr: bytes, g_ir: bytes | None,
     sa.mgr.backend.add_child_sa(spec)
     child.state = INSTALLED
     child.installed_at = now
+    schedule(sa, child, now)
     sa.children.append(child)
     sa.info("CHILD_SA %s established with SPIs %08x_i %08x_o and TS %s === %s (%s, %s%s)",
             child.name, child.spi_in, child.spi_out, tsmod.list_str(child.local_ts),
@@ -256,6 +270,18 @@ def install(sa: IkeSa, child: ChildSa, ni: bytes, nr: bytes, g_ir: bytes | None,
             child.mode.upper(), "-in-UDP" if child.encap else "")
     sa.emit(ev.CHILD_UP, "CHILD_SA established", child,
             message=f"{sa.prefix()}: CHILD_SA {child.describe()} established")
+
+
+def schedule(sa: IkeSa, child: ChildSa, now: float) -> None:
+    """Soft (rekey) and hard (expire) lifetimes with strongSwan's rand_time jitter (2.8)."""
+    conf = child.conf
+    rekey = float(getattr(conf, "rekey_time", 0) or 0)
+    life = float(getattr(conf, "life_time", 0) or 0)
+    child.rekey_at = now + rekey - sa.mgr.jitter(float(getattr(conf, "rand_time", 0) or 0)) \
+        if rekey else None
+    child.expire_at = now + life if life else None
+    if child.rekey_at is not None and child.expire_at is not None:
+        child.rekey_at = min(child.rekey_at, child.expire_at - 1.0)
 
 
 def fail_child(sa: IkeSa, child: ChildSa, reason: str, now: float) -> None:
@@ -268,7 +294,9 @@ def fail_child(sa: IkeSa, child: ChildSa, reason: str, now: float) -> None:
 
 
 def remove(sa: IkeSa, child: ChildSa, now: float, reason: str = "deleted") -> None:
-    """Uninstall ``child`` from the data plane and forget it."""
+    """Uninstall ``child`` from the data plane and forget it (once)."""
+    if child.state == DELETED:
+        return
     if child.state == INSTALLED or child.state == DELETING:
         try:
             sa.mgr.backend.delete_child_sa(child.reqid)

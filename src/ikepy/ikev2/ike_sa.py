@@ -50,7 +50,8 @@ class Task(Protocol):
     @property
     def exchange(self) -> int: ...
 
-    def build_i(self, sa: IkeSa, now: float) -> list[Any]: ...
+    def build_i(self, sa: IkeSa, now: float) -> list[Any] | None:
+        """The request's payloads, or None when there is nothing to do after all."""
 
     def process_i(self, sa: IkeSa, payloads: Sequence[Any], now: float) -> str: ...
 
@@ -103,10 +104,21 @@ class IkeSa:
     active: _Outstanding | None = None
     last_response: tuple[int, bytes] | None = None
     destroy_after_response: bool = False
+    after_destroy: Callable[[float], None] | None = None
     children: list[ChildSa] = field(default_factory=list)
     # the child configs the initiator still has to create, with their requesters
     pending_children: list[Any] = field(default_factory=list)
     last_peer_activity: float = 0.0
+    # lifecycle (RFC 7296 2.8, 2.18): rekey, reauthentication and hard expiry times
+    rekey_at: float | None = None
+    reauth_at: float | None = None
+    expire_at: float | None = None
+    rekeying: bool = False  # our IKE_SA rekey is queued or under way
+    rekeyed: bool = False   # superseded by a rekeyed IKE SA; waits for its delete
+    # the IKE SA we made answering the peer's rekey during ours, with (Ni, Nr) (2.8.1)
+    peer_rekey: tuple[IkeSa, bytes, bytes] | None = None
+    attempt: int = 1        # keyingtries
+    requested: list[Any] = field(default_factory=list)  # child configs asked for at initiate
 
     # ------------------------------------------------------------------ naming
     @property
@@ -151,6 +163,9 @@ class IkeSa:
     def _send_request(self, task: Task, now: float) -> None:
         payloads = task.build_i(self, now)
         if self.state == DESTROYED:
+            return
+        if payloads is None:
+            self._kick(now)
             return
         packet = self.pack(task.exchange, False, self.my_mid, payloads)
         if task.exchange == ExchangeType.IKE_SA_INIT:
@@ -280,6 +295,8 @@ class IkeSa:
         self.mgr.send(packet, self.local, self.remote)
         if self.destroy_after_response:
             self.mgr.destroy(self, now)
+            if self.after_destroy is not None:
+                self.after_destroy(now)
         else:
             self._kick(now)
 
@@ -308,9 +325,9 @@ class IkeSa:
                       act.tries, _exname(act.task.exchange), act.message_id)
             self.active = None
             act.task.give_up(self, now)
-            self.emit(ev.FAILED, f"peer {self.remote[0]} did not answer "
-                                 f"{_exname(act.task.exchange)} after {act.tries} retransmits")
-            self.mgr.destroy(self, now)
+            self.mgr.peer_dead(self, now, f"peer {self.remote[0]} did not answer "
+                                          f"{_exname(act.task.exchange)} after {act.tries} "
+                                          "retransmits")
             return
         act.tries += 1
         self.mgr.count("retransmits_sent")

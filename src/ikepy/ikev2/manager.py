@@ -29,6 +29,7 @@ from ..wire.payloads import KePayload, NoncePayload, NotifyPayload, SaPayload
 from ..wire.rules import check_rules
 from . import child_sa as cs
 from . import events as ev
+from . import lifecycle
 from . import ts as tsmod
 from .algorithms import algorithms_str
 from .errors import ProtocolError
@@ -106,6 +107,25 @@ class IkeManager:
     def _next(self, kind: str) -> int:
         self._ids[kind] += 1
         return self._ids[kind]
+
+    def next_ike_id(self) -> int:
+        return self._next("ike")
+
+    def new_spi(self) -> bytes:
+        return self._new_spi()
+
+    def register(self, sa: IkeSa) -> None:
+        self.sas[sa.uniqueid] = sa
+        self.by_spi[sa.our_spi] = sa
+
+    def schedule_ike(self, sa: IkeSa, now: float) -> None:
+        lifecycle.schedule_ike(sa, now)
+
+    def jitter(self, span: float) -> float:
+        """A random share of ``span`` (strongSwan's rand_time), from our rng."""
+        if span <= 0:
+            return 0.0
+        return span * int.from_bytes(self.rng.bytes(4), "big") / 2**32
 
     def next_child_id(self) -> int:
         return self._next("child")
@@ -307,6 +327,7 @@ class IkeManager:
         sa.prf = Prf(sa.selected.prf_id)
 
     def established(self, sa: IkeSa, now: float) -> None:
+        lifecycle.schedule_ike(sa, now)
         self.half_open.pop((sa.spi_i, sa.remote), None)
         for key, other in list(self.half_open.items()):
             if other is sa:
@@ -319,10 +340,28 @@ class IkeManager:
         return not any(o is not sa and o.state == ESTABLISHED and o.remote[0] == sa.remote[0]
                        for o in self.sas.values())
 
-    def initial_contact(self, sa: IkeSa, now: float) -> None:
-        """The peer has no other SA with us (INITIAL_CONTACT): forget our stale ones."""
-        for other in list(self.sas.values()):
-            if other is not sa and other.remote_id == sa.remote_id and other.state == ESTABLISHED:
+    def uniqueness(self, sa: IkeSa, initial_contact: bool, now: float) -> None:
+        """strongSwan's ``unique`` and INITIAL_CONTACT (RFC 7296 2.4) for a new IKE SA.
+
+        no: INITIAL_CONTACT from the peer clears our other SAs with it (silently:
+        the peer has forgotten them); replace: our other SAs with this peer ID are
+        deleted with the peer; keep: the new IKE SA is deleted; never: nothing.
+        """
+        policy = str(getattr(sa.conn, "unique", "no"))
+        if policy == "never":
+            return
+        others = [o for o in self.sas.values() if o is not sa and o.state == ESTABLISHED
+                  and not o.rekeyed and o.remote_id == sa.remote_id and o.conn.name == sa.conn.name]
+        if policy == "keep" and others:
+            sa.info("unique = keep: an IKE_SA with '%s' exists, deleting this one", sa.remote_id)
+            sa.queue_task(informational.DeleteIke(), now)
+            return
+        for other in others:
+            if policy == "replace":
+                other.info("unique = replace: a new IKE_SA with '%s' replaces this one",
+                           sa.remote_id)
+                self._delete_ike(other, now)
+            elif initial_contact:
                 other.info("peer sent INITIAL_CONTACT on a new IKE_SA: destroying this one")
                 self.destroy(other, now)
 
@@ -334,7 +373,7 @@ class IkeManager:
             return
         for child in list(sa.children):
             cs.remove(sa, child, now, "deleted with its IKE_SA")
-        was_up = sa.established_at > 0
+        was_up = sa.established_at > 0 and not sa.rekeyed
         sa.state = DESTROYED
         sa.active = None
         sa.queue.clear()
@@ -348,6 +387,8 @@ class IkeManager:
         if was_up:
             sa.info("IKE_SA deleted")
             sa.emit(ev.IKE_DOWN, "IKE_SA deleted")
+        elif sa.rekeyed:
+            sa.info("superseded IKE_SA deleted")
 
     # ---------------------------------------------------------------- commands
     def _find_child_conf(self, child_name: str, ike_name: str | None) -> tuple[Any, Any]:
@@ -395,11 +436,64 @@ class IkeManager:
                    local=(str(ipaddress.ip_address(local_ip)), self.options.ike_port),
                    remote=(str(ipaddress.ip_address(remote_ip)), conn.remote_port),
                    created_at=now)
-        self.sas[sa.uniqueid] = sa
-        self.by_spi[sa.spi_i] = sa
+        self.register(sa)
+        sa.requested = [child_conf] if child_conf is not None else []
         sa.queue.append(ike_init.IkeInit(sa))
         sa.queue_task(ike_auth.IkeAuth(child_conf), now)
         return sa.uniqueid
+
+    def reauthenticate(self, sa: IkeSa, now: float) -> None:
+        """Make-before-break reauthentication: a whole new IKE SA with the same
+        CHILD_SAs, then the old one is deleted (strongSwan's make_before_break)."""
+        confs = [c.conf for c in sa.children if c.state == cs.INSTALLED and not c.rekeyed]
+        sa.info("reauthenticating IKE_SA (make-before-break)")
+        new = IkeSa(mgr=self, conn=sa.conn, uniqueid=self._next("ike"), initiator=True,
+                    spi_i=self._new_spi(), spi_r=ZERO_SPI, local=sa.local, remote=sa.remote,
+                    created_at=now)
+        self.register(new)
+        new.queue.append(ike_init.IkeInit(new))
+        new.queue.append(ike_auth.IkeAuth(confs[0] if confs else None))
+        for conf in confs[1:]:
+            new.queue.append(child_create.CreateChild(conf))
+        new.queue.append(_DeleteOld(sa))
+        new._kick(now)
+
+    def peer_dead(self, sa: IkeSa, now: float, reason: str) -> None:
+        """The peer stopped answering: destroy, then dpd_action or keyingtries."""
+        confs = [c.conf for c in sa.children]
+        sa.emit(ev.FAILED, reason)
+        established = sa.established_at > 0
+        self.destroy(sa, now)
+        if established:
+            for conf in confs:
+                self._act(conf.dpd_action, conf, sa, now, "dpd_action")
+        elif sa.initiator:
+            tries = int(getattr(sa.conn, "keyingtries", 1))
+            if tries == 0 or sa.attempt < tries:
+                sa.info("keyingtries: attempt %d of %s", sa.attempt + 1, tries or "unlimited")
+                for conf in sa.requested or [None]:
+                    uid = self.initiate(conf.name if conf else None, sa.conn.name, now)
+                    self.sas[uid].attempt = sa.attempt + 1
+
+    def closed_by_peer(self, sa: IkeSa, confs: Sequence[Any], now: float) -> None:
+        """close_action for CHILD_SAs the peer deleted (not as part of a rekey)."""
+        for conf in confs:
+            self._act(conf.close_action, conf, sa, now, "close_action")
+
+    def _act(self, action: str, conf: Any, sa: IkeSa, now: float, knob: str) -> None:
+        if "start" not in str(action).split("|") and action != "restart":
+            if "trap" in str(action):
+                sa.info("%s = trap for %s: trap policies are not supported yet", knob, conf.name)
+            return
+        sa.info("%s = %s: bringing CHILD_SA %s up again", knob, action, conf.name)
+        live = self.sas.get(sa.uniqueid)
+        if live is not None and live.state == ESTABLISHED:
+            live.queue_task(child_create.CreateChild(conf), now)
+            return
+        try:
+            self.initiate(conf.name, sa.conn.name, now)
+        except InitiateError as e:
+            sa.warn("%s: %s", knob, e)
 
     def terminate_ike(self, name: str, now: float) -> int:
         self._now = now
@@ -456,8 +550,15 @@ class IkeManager:
         return {"connections": len(config.connections), "secrets": len(config.secrets)}
 
     # ------------------------------------------------------------------ timers
+    def _deadline(self, sa: IkeSa) -> float | None:
+        times = lifecycle.deadlines(sa)
+        t = sa.next_deadline()
+        if t is not None:
+            times.append(t)
+        return min(times) if times else None
+
     def next_deadline(self) -> float | None:
-        times = [t for t in (sa.next_deadline() for sa in self.sas.values()) if t is not None]
+        times = [t for t in (self._deadline(sa) for sa in self.sas.values()) if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
@@ -466,6 +567,7 @@ class IkeManager:
             t = sa.next_deadline()
             if t is not None and t <= now:
                 sa.handle_timer(now)
+            lifecycle.run(sa, now)
 
     # ------------------------------------------------------------------- views
     def list_sas(self, now: float | None = None) -> list[dict[str, Any]]:
@@ -549,3 +651,25 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class _DeleteOld:
+    """The last step of a reauthentication: delete the IKE SA it replaces."""
+
+    exchange = ExchangeType.INFORMATIONAL
+
+    def __init__(self, old: IkeSa) -> None:
+        self.old = old
+
+    def build_i(self, sa: IkeSa, now: float) -> list[Any] | None:
+        if self.old.state == ESTABLISHED:
+            self.old.rekeyed = True
+            self.old.queue.clear()
+            self.old.queue_task(informational.DeleteIke(), now)
+        return None
+
+    def process_i(self, sa: IkeSa, payloads: Sequence[Any], now: float) -> str:
+        return "done"
+
+    def give_up(self, sa: IkeSa, now: float) -> None:
+        pass

@@ -88,11 +88,84 @@ class Network:
     def run(self, until: Callable[[], bool] | None = None, max_steps: int = 10000,
             max_time: float = 600.0) -> None:
         end = self.now + max_time
+        stuck, last = 0, (self.now, self.link.sent)
         for _ in range(max_steps):
             if until is not None and until():
                 return
             if self.now > end or not self.step():
                 return
+            # an engine whose deadline is due but never acts would spin the daemon's loop
+            stuck = stuck + 1 if (self.now, self.link.sent) == last and not self.link.in_flight \
+                else 0
+            last = (self.now, self.link.sent)
+            if stuck > 100:
+                raise RuntimeError(f"busy loop: a deadline at {self.now} is due and never cleared")
 
     def collect_events(self) -> dict[str, list[Any]]:
         return {ip: m.events() for ip, m in self.peers.items()}
+
+
+LEFT, RIGHT = "10.99.0.1", "10.99.0.2"
+DEMO_PSK = "Xq7vR2pL9zWtKd4mH8sNb3Jc6fYe"
+
+
+def swanctl_text(me: str, peer: str, my_id: str, peer_id: str, local_ts: str, remote_ts: str,
+                 proposals: str = "aes256gcm16-prfsha256-x25519", esp: str = "aes256gcm16-x25519",
+                 psk: str = DEMO_PSK, extra_child: str = "", conn: dict[str, Any] | None = None,
+                 child: dict[str, Any] | None = None) -> str:
+    """One side of a PSK site-to-site pair in swanctl.conf syntax (tests, demo, benchmarks).
+
+    ``conn`` and ``child`` add settings to the connection and to its child ``net``.
+    """
+    conn_lines = "\n    ".join(f"{k} = {v}" for k, v in (conn or {}).items())
+    child_lines = "\n             ".join(f"{k} = {v}" for k, v in (child or {}).items())
+    return f"""
+connections {{
+  net {{
+    local_addrs = {me}
+    remote_addrs = {peer}
+    proposals = {proposals}
+    {conn_lines}
+    local {{ auth = psk
+            id = {my_id} }}
+    remote {{ auth = psk
+             id = {peer_id} }}
+    children {{
+      net {{ local_ts = {local_ts}
+             remote_ts = {remote_ts}
+             esp_proposals = {esp}
+             {child_lines} }}
+      {extra_child}
+    }}
+  }}
+}}
+secrets {{ ike-1 {{ id-1 = {my_id}
+                   id-2 = {peer_id}
+                   secret = "{psk}" }} }}
+"""
+
+
+def pair(link: Link | None = None, left: dict[str, Any] | None = None,
+         right: dict[str, Any] | None = None, both: dict[str, Any] | None = None,
+         right_options: Any = None, left_options: Any = None, backend: Any = None
+         ) -> tuple[Network, IkeManager, IkeManager]:
+    """Two engines, left 10.99.0.1 (10.1.0.0/24) and right 10.99.0.2 (10.2.0.0/24).
+
+    ``left``/``right``/``both`` are keyword arguments of ``swanctl_text``.
+    """
+    from ..config import load_config_text
+    from ..dataplane.memory import MemoryBackend
+
+    make_backend = backend or MemoryBackend
+    lkw = {**(both or {}), **(left or {})}
+    rkw = {**(both or {}), **(right or {})}
+    lcfg = load_config_text(swanctl_text(LEFT, RIGHT, "left", "right", "10.1.0.0/24",
+                                         "10.2.0.0/24", **lkw), "<left>").config
+    rcfg = load_config_text(swanctl_text(RIGHT, LEFT, "right", "left", "10.2.0.0/24",
+                                         "10.1.0.0/24", **rkw), "<right>").config
+    net = Network(link)
+    lm = IkeManager(lcfg, make_backend(), options=left_options, name="left")
+    rm = IkeManager(rcfg, make_backend(), options=right_options, name="right")
+    net.attach(LEFT, lm)
+    net.attach(RIGHT, rm)
+    return net, lm, rm

@@ -13,57 +13,17 @@ from __future__ import annotations
 import pytest
 
 from ikepy.config import load_config_text
-from ikepy.dataplane.memory import MemoryBackend
 from ikepy.ikev2 import events as ev
 from ikepy.ikev2.manager import IkeManager
 from ikepy.ikev2.options import ManagerOptions
-from ikepy.ikev2.simulate import Link, Network
+from ikepy.ikev2.simulate import LEFT, RIGHT, Link, pair, swanctl_text
 from ikepy.wire.enums import ExchangeType
 from ikepy.wire.header import IkeHeader
-
-PSK = "Xq7vR2pL9zWtKd4mH8sNb3Jc6fYe"
-
-
-def conf(me: str, peer: str, my_id: str, peer_id: str, local_ts: str, remote_ts: str,
-         proposals: str = "aes256gcm16-prfsha256-x25519", esp: str = "aes256gcm16-x25519",
-         psk: str = PSK, extra_child: str = "", encap: str = "no") -> str:
-    return f"""
-connections {{
-  net {{
-    local_addrs = {me}
-    remote_addrs = {peer}
-    proposals = {proposals}
-    encap = {encap}
-    local {{ auth = psk
-            id = {my_id} }}
-    remote {{ auth = psk
-             id = {peer_id} }}
-    children {{
-      net {{ local_ts = {local_ts}
-             remote_ts = {remote_ts}
-             esp_proposals = {esp} }}
-      {extra_child}
-    }}
-  }}
-}}
-secrets {{ ike-1 {{ id-1 = {my_id}
-                   id-2 = {peer_id}
-                   secret = "{psk}" }} }}
-"""
 
 
 def make_pair(link: Link | None = None, left_kw: dict | None = None, right_kw: dict | None = None,
               right_opts: ManagerOptions | None = None):
-    left_cfg = load_config_text(conf("10.99.0.1", "10.99.0.2", "left", "right", "10.1.0.0/24",
-                                     "10.2.0.0/24", **(left_kw or {}))).config
-    right_cfg = load_config_text(conf("10.99.0.2", "10.99.0.1", "right", "left", "10.2.0.0/24",
-                                      "10.1.0.0/24", **(right_kw or {}))).config
-    net = Network(link)
-    left = IkeManager(left_cfg, MemoryBackend())
-    right = IkeManager(right_cfg, MemoryBackend(), options=right_opts)
-    net.attach("10.99.0.1", left)
-    net.attach("10.99.0.2", right)
-    return net, left, right
+    return pair(link, left=left_kw, right=right_kw, right_options=right_opts)
 
 
 def up(mgr: IkeManager) -> bool:
@@ -147,8 +107,8 @@ def test_mismatched_proposals_no_proposal_chosen():
 def test_traffic_selectors_are_narrowed():
     # the initiator asks for a /16 to the responder's /24: narrowed to what the responder allows
     net, left, right = make_pair(right_kw={}, left_kw={})
-    left_cfg = load_config_text(conf("10.99.0.1", "10.99.0.2", "left", "right", "10.1.0.0/16",
-                                     "10.2.0.0/16")).config
+    left_cfg = load_config_text(swanctl_text(LEFT, RIGHT, "left", "right", "10.1.0.0/16",
+                                             "10.2.0.0/16")).config
     left.config = left_cfg
     left.initiate("net", None, net.now)
     net.run(until=lambda: up(left) and up(right))

@@ -34,7 +34,7 @@ class CreateChild:
         self.ni = b""
         self.ke: Any = None
 
-    def build_i(self, sa: IkeSa, now: float) -> list[Any]:
+    def build_i(self, sa: IkeSa, now: float) -> list[Any] | None:
         if self.child is None:
             self.child = sa.mgr.new_child(self.conf)
         self.ni = sa.mgr.rng.bytes(sa.mgr.options.nonce_size)
@@ -42,7 +42,10 @@ class CreateChild:
         if self.group:
             self.ke = new_key_exchange(self.group)
             out.append(KePayload(self.group, self.ke.public_value))
-        return [*cs.initiator_payloads(sa, self.child, with_ke=True), *out]
+        return [*self._initiator_payloads(sa, self.child), *out]
+
+    def _initiator_payloads(self, sa: IkeSa, child: cs.ChildSa) -> list[Any]:
+        return cs.initiator_payloads(sa, child, with_ke=True)
 
     def process_i(self, sa: IkeSa, payloads: Sequence[Any], now: float) -> str:
         assert self.child is not None
@@ -85,19 +88,25 @@ def respond(sa: IkeSa, payloads: Sequence[Any], now: float) -> list[Any]:
         raise ProtocolError(NotifyType.INVALID_SYNTAX, "CREATE_CHILD_SA before IKE_AUTH")
     sap = next(p for p in payloads if isinstance(p, SaPayload))
     if any(p.protocol_id == ProtocolId.IKE for p in sap.proposals):
-        # IKE_SA rekeying (2.18) is not supported yet: the peer will reauthenticate
-        raise ProtocolError(NotifyType.NO_ADDITIONAL_SAS, "IKE_SA rekeying is not supported yet")
+        from .ike_rekey import respond as respond_ike_rekey
+
+        return respond_ike_rekey(sa, sap, payloads, now)
     nonce = next((p for p in payloads if isinstance(p, NoncePayload)), None)
     if nonce is None:
         raise ProtocolError(NotifyType.INVALID_SYNTAX, "CREATE_CHILD_SA request without a nonce")
     kep = next((p for p in payloads if isinstance(p, KePayload)), None)
     conf = None
+    old: cs.ChildSa | None = None
     rekey = cs.has_notify(payloads, NotifyType.REKEY_SA)
     if rekey is not None:
         old = sa.find_child_by_spi(int.from_bytes(rekey.spi, "big"), inbound=False)
-        if old is None:
+        if old is None or old.state not in (cs.INSTALLED, cs.DELETING):
             raise ProtocolError(NotifyType.CHILD_SA_NOT_FOUND,
                                 f"no CHILD_SA with SPI {rekey.spi.hex()} to rekey")
+        if old.state == cs.DELETING or old.rekeyed:
+            # 2.25: we are deleting or have rekeyed it ourselves
+            raise ProtocolError(NotifyType.TEMPORARY_FAILURE,
+                                f"CHILD_SA {old.name} is being rekeyed or deleted")
         conf = old.conf
     nr = sa.mgr.rng.bytes(sa.mgr.options.nonce_size)
 
@@ -115,5 +124,15 @@ def respond(sa: IkeSa, payloads: Sequence[Any], now: float) -> list[Any]:
             raise ProtocolError(NotifyType.INVALID_SYNTAX, f"invalid KE value: {e}") from e
         return g_ir, [KePayload(group, ke.public_value)]
 
-    _, reply = cs.respond_child(sa, payloads, True, now, nonce.data, nr, key_exchange, conf)
+    child, reply = cs.respond_child(sa, payloads, True, now, nonce.data, nr, key_exchange, conf,
+                                    old_ts=(old.local_ts, old.remote_ts) if old else None)
+    prev = old
+    if prev is not None:
+        active = sa.active.task if sa.active is not None else None
+        colliding = getattr(active, "old", None) is prev
+        if colliding:
+            prev.peer_rekey = (child, nonce.data, nr)  # a collision (2.8.1)
+        else:
+            prev.rekeyed = True  # the peer deletes the old one
+        sa.info("CHILD_SA %s rekeyed by peer as %s", prev.name, child.describe())
     return [*reply, NoncePayload(nr)]

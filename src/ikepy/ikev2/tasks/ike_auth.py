@@ -173,9 +173,8 @@ def respond(sa: IkeSa, payloads: Sequence[Any], now: float) -> list[Any]:
     reply: list[Any] = [idr, AuthPayload(AuthMethod.SHARED_KEY_MIC,
                                          psk_auth_data(sa.selected.prf_id, psk,
                                                        signed_octets(sa, False, idr.serialize_body())))]
-    if cs.has_notify(payloads, NotifyType.INITIAL_CONTACT):
-        sa.mgr.initial_contact(sa, now)
     established(sa, now)
+    sa.mgr.uniqueness(sa, cs.has_notify(payloads, NotifyType.INITIAL_CONTACT) is not None, now)
     if any(isinstance(p, SaPayload) for p in payloads):
         try:
             _, child_reply = cs.respond_child(sa, payloads, False, now, sa.ni, sa.nr)

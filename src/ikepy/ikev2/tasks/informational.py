@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ...wire.enums import ExchangeType, ProtocolId
@@ -71,21 +72,31 @@ class Liveness:
 def respond(sa: IkeSa, payloads: Sequence[Any], now: float) -> list[Any]:
     reply: list[Any] = []
     ours: list[bytes] = []
+    closed: list[Any] = []
     for p in payloads:
         if isinstance(p, DeletePayload):
             if p.protocol_id == ProtocolId.IKE:
                 sa.info("received DELETE for IKE_SA")
                 sa.destroy_after_response = True
+                if not sa.rekeyed:
+                    gone = [c.conf for c in sa.children if not c.rekeyed]
+                    sa.after_destroy = partial(sa.mgr.closed_by_peer, sa, gone)
                 return []
             if p.protocol_id in (ProtocolId.ESP, ProtocolId.AH):
                 for spi in p.spis:
                     child = sa.find_child_by_spi(int.from_bytes(spi, "big"), inbound=False)
                     if child is None:
                         continue  # 1.4.1: already gone, nothing to say
-                    ours.append(child.spi_in.to_bytes(4, "big"))
+                    if child.state != cs.DELETING:
+                        # 1.4.1: deletes that cross are not answered with Delete payloads
+                        ours.append(child.spi_in.to_bytes(4, "big"))
                     cs.remove(sa, child, now, "deleted by peer")
+                    if not child.rekeyed:
+                        closed.append(child.conf)
         elif isinstance(p, NotifyPayload) and p.notify_type < 16384:
             sa.warn("peer reported %s", cs.notify_name(p.notify_type))
     if ours:
         reply.append(DeletePayload(ProtocolId.ESP, tuple(ours)))
+    if closed:
+        sa.mgr.closed_by_peer(sa, closed, now)
     return reply

@@ -1,0 +1,207 @@
+"""A day in the life of a tunnel, in seconds, with a fake clock (RFC 7296 2.8, 2.18, 2.4).
+
+    # CREATE_CHILD_SA { N(REKEY_SA), SA, Ni, KEi, TSi, TSr } -->  <-- { SA, Nr, KEr, TSi, TSr }
+    # INFORMATIONAL { D(ESP) } -->                                <-- { D(ESP) }
+    # CREATE_CHILD_SA { SA(IKE), Ni, KEi } -->                    <-- { SA(IKE), Nr, KEr }
+    # INFORMATIONAL { D(IKE) } -->  (old IKE SA)                  <-- { }
+
+Every test ends with both sides holding exactly one IKE_SA and the expected
+CHILD_SAs, with matching SPIs, and no SPI or key ever used twice.
+"""
+
+from __future__ import annotations
+
+from ikepy.dataplane.memory import MemoryBackend
+from ikepy.ikev2 import events as ev
+from ikepy.ikev2.manager import IkeManager
+from ikepy.ikev2.simulate import Link, Network, pair
+
+DAY = 86400.0
+
+
+class RecordingBackend(MemoryBackend):
+    """Remembers every CHILD_SA ever installed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list = []
+
+    def add_child_sa(self, spec):  # type: ignore[override]
+        self.history.append(spec)
+        return super().add_child_sa(spec)
+
+
+def up(m: IkeManager, children: int = 1) -> bool:
+    sas = m.list_sas()
+    return (len(sas) == 1 and sas[0]["state"] == "ESTABLISHED"
+            and len(sas[0]["children"]) == children)
+
+
+def settle(net: Network, left: IkeManager, right: IkeManager, children: int = 1) -> None:
+    net.run(until=lambda: up(left, children) and up(right, children)
+            and not left.busy() and not right.busy(), max_time=600)
+
+
+def assert_consistent(left: IkeManager, right: IkeManager, children: int = 1) -> None:
+    (lsa,), (rsa,) = left.list_sas(), right.list_sas()
+    assert lsa["state"] == rsa["state"] == "ESTABLISHED"
+    assert (lsa["spi_i"], lsa["spi_r"]) == (rsa["spi_i"], rsa["spi_r"])
+    lc = sorted((c["spi_in"], c["spi_out"]) for c in lsa["children"])
+    rc = sorted((c["spi_out"], c["spi_in"]) for c in rsa["children"])
+    assert lc == rc and len(lc) == children
+    # the data plane holds exactly what the engine lists
+    assert len(left.backend.sas) == len(right.backend.sas) == children
+
+
+def assert_no_reuse(*backends: RecordingBackend) -> None:
+    spis = [s.spi_in for b in backends for s in b.history]
+    keys = [s.encr_key_in for b in backends for s in b.history]
+    assert len(spis) == len(set(spis)), "an SPI was used twice"
+    assert len(keys) == len(set(keys)), "a key was used twice"
+
+
+def lifecycle_pair(link: Link | None = None, **both):
+    return pair(link, both=both, backend=RecordingBackend)
+
+
+def test_a_day_of_child_and_ike_rekeys():
+    net, left, right = lifecycle_pair(
+        conn={"rekey_time": "1h", "rand_time": "5m", "over_time": "10m"},
+        child={"rekey_time": "20m", "life_time": "25m", "rand_time": "2m"})
+    start = net.now
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    net.run(until=lambda: net.now > start + DAY, max_steps=10**6, max_time=DAY + 60)
+    settle(net, left, right)
+    assert_consistent(left, right)
+    # about 72 CHILD_SA rekeys and 24 IKE_SA rekeys in a day, from either side
+    installed = len(left.backend.history)
+    assert installed >= 70, installed
+    assert left.stats().get("ike_sas_rekeyed", 0) + right.stats().get("ike_sas_rekeyed", 0) >= 20
+    assert_no_reuse(left.backend, right.backend)
+    # never used past its hard lifetime
+    for c in left.list_sas()[0]["children"]:
+        assert c["life_in_s"] > 0
+
+
+def test_child_rekey_collision_lowest_nonce_loses():
+    # both sides rekey the same CHILD_SA at the same moment (no jitter)
+    net, left, right = lifecycle_pair(child={"rekey_time": "10m", "rand_time": "0"})
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    at = net.now + 10
+    for m in (left, right):
+        (sa,) = m.sas.values()
+        sa.children[0].rekey_at = at
+    net.run(until=lambda: net.now > at + 5, max_time=900)
+    settle(net, left, right)
+    assert_consistent(left, right)
+    assert left.counters["child_rekey_collisions"] + right.counters["child_rekey_collisions"] >= 2
+    assert_no_reuse(left.backend, right.backend)
+
+
+def test_ike_rekey_collision_lowest_nonce_loses():
+    net, left, right = lifecycle_pair(conn={"rekey_time": "10m", "rand_time": "0"},
+                                      child={"rekey_time": "0"})
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    at = net.now + 10
+    for m in (left, right):
+        (sa,) = m.sas.values()
+        sa.rekey_at = at
+    net.run(until=lambda: net.now > at + 5, max_time=900)
+    settle(net, left, right)
+    assert_consistent(left, right)
+    assert left.counters["ike_rekey_collisions"] + right.counters["ike_rekey_collisions"] >= 2
+    assert left.stats()["ike_sas_rekeyed"] >= 1
+
+
+def test_rekey_crossing_a_delete():
+    net, left, right = lifecycle_pair(child={"rekey_time": "10m", "rand_time": "0"})
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    # right's rekey timer and left's delete fire together
+    (c,) = right.sas[next(iter(right.sas))].children
+    at = c.rekey_at = net.now + 5
+    net.run(until=lambda: net.now >= at - 0.0005, max_time=10)
+    left.terminate_child("net", net.now)
+    net.run(until=lambda: not left.busy() and not right.busy() and net.now > at + 5,
+            max_time=60)
+    lsa, rsa = left.list_sas()[0], right.list_sas()[0]
+    # whatever order things crossed in, both sides agree
+    assert sorted(x["spi_in"] for x in lsa["children"]) == sorted(
+        x["spi_out"] for x in rsa["children"])
+    assert len(left.backend.sas) == len(lsa["children"])
+    assert len(right.backend.sas) == len(rsa["children"])
+
+
+def test_delete_crossing_delete():
+    net, left, right = lifecycle_pair()
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    left.terminate_child("net", net.now)
+    right.terminate_child("net", net.now)
+    net.run(until=lambda: not left.busy() and not right.busy(), max_time=60)
+    assert left.list_sas()[0]["children"] == [] and right.list_sas()[0]["children"] == []
+    assert left.backend.sas == {} and right.backend.sas == {}
+    assert not [e for e in left.events() + right.events() if e.kind == ev.FAILED]
+
+
+def test_dead_peer_detection_restarts_the_tunnel():
+    link = Link()
+    # the initiator restarts, the responder clears (strongSwan's usual pairing)
+    net, left, right = pair(link, both={"conn": {"dpd_delay": "30s"}},
+                            left={"child": {"dpd_action": "restart"}}, backend=RecordingBackend)
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    first = left.list_sas()[0]["spi_i"]
+    link.loss = 1.0  # the peer vanishes ...
+    dead_at = net.now
+    net.run(until=lambda: any(e.kind == ev.FAILED for e in left._events), max_time=400)
+    assert net.now - dead_at < 30 + 170  # dpd_delay plus strongSwan's retransmission schedule
+    link.loss = 0.0  # ... and comes back; right has its stale SA until INITIAL_CONTACT
+    net.run(until=lambda: up(left) and left.list_sas()[0]["spi_i"] != first and up(right),
+            max_time=400)
+    assert up(left) and up(right)
+    assert right.list_sas()[0]["spi_i"] == left.list_sas()[0]["spi_i"]
+
+
+def test_no_liveness_check_while_traffic_flows():
+    net, left, right = lifecycle_pair(conn={"dpd_delay": "30s"})
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    sent = net.link.sent
+    # IKE traffic keeps arriving from right (its own checks) so left stays quiet, and vice versa:
+    # in 10 minutes the two sides exchange at most one check per 30 s between them
+    net.run(until=lambda: net.now > 1000 + 600, max_time=700)
+    assert (net.link.sent - sent) <= 2 * 600 / 30 + 2
+
+
+def test_reauthentication_is_make_before_break():
+    # reauthentication is the initiator's choice here (configured on one side, as usual)
+    net, left, right = pair(left={"conn": {"reauth_time": "30m", "rekey_time": "0"}},
+                            right={"conn": {"rekey_time": "0"}}, backend=RecordingBackend)
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    first = left.list_sas()[0]["spi_i"]
+    child_events: list = []
+    net.run(until=lambda: net.now > 1000 + 1900, max_time=2000)
+    settle(net, left, right)
+    assert left.list_sas()[0]["spi_i"] != first
+    assert_consistent(left, right)
+    child_events = [e.kind for e in left.events()]
+    # the new CHILD_SA came up before the old one went down
+    ups = [i for i, k in enumerate(child_events) if k == ev.CHILD_UP]
+    downs = [i for i, k in enumerate(child_events) if k == ev.CHILD_DOWN]
+    assert ups and downs and ups[-1] < downs[-1]
+
+
+def test_close_action_start_brings_a_deleted_child_back():
+    net, left, right = lifecycle_pair(child={"close_action": "start"})
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    old = left.list_sas()[0]["children"][0]["spi_in"]
+    right.terminate_child("net", net.now)
+    net.run(until=lambda: up(left) and up(right) and
+            left.list_sas()[0]["children"][0]["spi_in"] != old, max_time=60)
+    assert_consistent(left, right)
