@@ -208,6 +208,15 @@ class Runtime:
             self.log.exception("%sengine failed on a datagram from %s[%d]",
                                self._prefix(), remote[0], remote[1])
 
+    def dataplane_event(self, kind: str, reqid: int) -> None:
+        """A lifetime or sequence-number event from the data plane (soft, hard, ...)."""
+        try:
+            self.manager.dataplane_event(kind, reqid, self.clock())
+        except Exception:  # noqa: BLE001
+            self.counters["engine_errors"] += 1
+            self.log.exception("%sengine failed on data plane event %s", self._prefix(), kind)
+        self.pump()
+
     def _on_timer(self) -> None:
         self._timer = None
         try:

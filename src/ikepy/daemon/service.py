@@ -25,7 +25,7 @@ from ikepy.daemon.udp import source_for
 log = logging.getLogger("ikepy.daemon")
 
 SHUTDOWN_GRACE = 3.0
-DATAPLANES = ("userspace", "none")
+DATAPLANES = ("userspace", "xfrm", "none")
 
 
 def load_daemon_config(path: str) -> tuple[Any, list[Any]]:
@@ -56,11 +56,15 @@ def config_local_addresses(config: Any) -> list[str]:
     return addrs
 
 
-def build_backend(kind: str, send_udp: Any) -> Any:
+def build_backend(kind: str, send_udp: Any, on_event: Any = None) -> Any:
     if kind == "userspace":
         from ikepy.dataplane.userspace.backend import UserspaceBackend
 
-        return UserspaceBackend(send_udp=send_udp)
+        return UserspaceBackend(send_udp=send_udp, on_event=on_event)
+    if kind == "xfrm":  # Linux kernel IPsec over netlink (needs root and ESP in the kernel)
+        from ikepy.dataplane.xfrm import XfrmBackend
+
+        return XfrmBackend(on_event=on_event)
     if kind == "none":
         from ikepy.dataplane.memory import MemoryBackend
 
@@ -201,8 +205,12 @@ class Daemon:
             if runtime is not None:
                 runtime.send_udp(data, src, dst)
 
+        def on_event(kind: str, reqid: int) -> None:
+            if runtime is not None:
+                runtime.dataplane_event(kind, reqid)
+
         try:
-            backend = build_backend(self.dataplane, send_udp)
+            backend = build_backend(self.dataplane, send_udp, on_event)
         except Exception as exc:  # noqa: BLE001 - words for the operator, then exit
             log.error("cannot start the %s data plane: %s", self.dataplane, exc)
             return 1

@@ -36,7 +36,7 @@ from .errors import ProtocolError
 from .identity import Identity, id_matches
 from .ike_sa import CONNECTING, CREATED, DESTROYED, ESTABLISHED, IkeSa
 from .options import ManagerOptions
-from .tasks import child_create, ike_auth, ike_init, informational
+from .tasks import child_create, child_rekey, ike_auth, ike_init, informational
 
 log = logging.getLogger("ikepy.ike")
 
@@ -494,6 +494,26 @@ class IkeManager:
             self.initiate(conf.name, sa.conn.name, now)
         except InitiateError as e:
             sa.warn("%s: %s", knob, e)
+
+    def dataplane_event(self, kind: str, reqid: int, now: float) -> None:
+        """The data plane's lifetime events: soft -> rekey, hard -> gone (RFC 4303 3.3.3)."""
+        self._now = now
+        for sa in list(self.sas.values()):
+            for child in list(sa.children):
+                if child.reqid != reqid:
+                    continue
+                if kind == "hard":
+                    sa.info("CHILD_SA %s reached its hard byte/packet lifetime", child.describe())
+                    if child.state == cs.INSTALLED and sa.state == ESTABLISHED:
+                        sa.queue_task(informational.DeleteChild(child), now)
+                    cs.remove(sa, child, now, "expired")
+                elif kind in ("soft", "seq_exhausted") and child.state == cs.INSTALLED \
+                        and not (child.rekeying or child.rekeyed) and sa.state == ESTABLISHED:
+                    sa.info("CHILD_SA %s: %s limit reached, rekeying", child.describe(),
+                            "sequence number" if kind == "seq_exhausted" else "soft byte/packet")
+                    child.rekey_at = None
+                    sa.queue_task(child_rekey.ChildRekey(child), now)
+                return
 
     def terminate_ike(self, name: str, now: float) -> int:
         self._now = now

@@ -241,12 +241,10 @@ class UserspaceBackend:
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Open the TUN device (and raw ESP sockets), register them with the loop."""
-        from pyroute2 import IPRoute
-
-        from ikepy.dataplane.userspace.tun import RouteTable, TunDevice
+        from ikepy.dataplane.userspace.tun import NetlinkWorker, RouteTable, TunDevice
 
         self._loop = loop or asyncio.get_event_loop()
-        self._ipr = IPRoute()
+        self._ipr = NetlinkWorker()  # type: ignore[assignment]
         tun = TunDevice(self.tun_name, self.mtu, self._ipr)
         self._tun = tun
         self._tun_fd = tun.fd

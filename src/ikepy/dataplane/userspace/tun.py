@@ -148,3 +148,36 @@ class RouteTable:
 
     def routes(self) -> dict[IPNetwork, int]:
         return dict(self._refs)
+
+
+class NetlinkWorker:
+    """pyroute2's IPRoute on a thread of its own.
+
+    pyroute2 0.9 runs its synchronous API on an asyncio loop of its own, which
+    it cannot start inside the daemon's running loop; route and link changes
+    are rare, so each call is handed to one worker thread and waited for.
+    """
+
+    def __init__(self) -> None:
+        import concurrent.futures
+
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ikepy-netlink")
+        self._ipr: IPRoute = self._pool.submit(IPRoute).result()
+
+    def _call(self, name: str, *args: object, **kwargs: object) -> object:
+        def run() -> object:
+            out = getattr(self._ipr, name)(*args, **kwargs)
+            if hasattr(out, "__next__"):  # a lazy generator must run on this thread
+                out = list(out)
+            return out
+
+        return self._pool.submit(run).result()
+
+    def __getattr__(self, name: str) -> object:
+        return lambda *a, **kw: self._call(name, *a, **kw)
+
+    def close(self) -> None:
+        try:
+            self._pool.submit(self._ipr.close).result()
+        finally:
+            self._pool.shutdown(wait=True)
