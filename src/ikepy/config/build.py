@@ -14,8 +14,9 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
+from . import psk_strength
 from .errors import ConfigProblem
-from .model import AuthRound, Child, Config, Connection, IkeSecret
+from .model import AuthRound, Child, Config, Connection, IkeSecret, match_id
 from .tree import Section, Setting
 from .values import (
     parse_bool,
@@ -407,6 +408,7 @@ def _connection(p: Problems, sec: Section) -> Connection:
         dpd_timeout=r.get("dpd_timeout", parse_duration, 0.0),
         keyingtries=r.get("keyingtries", lambda v: parse_int(v, 0, 2**32 - 1), 1),
         unique=r.choice("unique", ("no", "never", "replace", "keep"), "no"),
+        allow_weak_psk=r.get("allow_weak_psk", parse_bool, False),
         rekey_time=rekey_time,
         reauth_time=reauth_time,
         over_time=over_time,
@@ -444,8 +446,9 @@ def _secrets(p: Problems, sec: Section) -> tuple[IkeSecret, ...]:
             for child in sub.sections.values():
                 _unknown_section(p, child)
             r.finish()
+            binary = s is not None and s.value.startswith(("0x", "0X", "0s"))
             out.append(IkeSecret(ids=ids, secret=secret, name=name, file=sub.file,
-                                 line=sub.line))
+                                 line=sub.line, binary=binary))
         elif name.startswith(_SECRET_TYPES_UNSUPPORTED):
             p.warn(sub.file, sub.line, sub.path, "this kind of secret is not supported yet; ignored")
         else:
@@ -472,6 +475,31 @@ def _check_psks(p: Problems, conns: dict[str, Connection], secrets: tuple[IkeSec
                f" and {remote_id} (the connection will fail until one is added)")
 
 
+def _check_psk_strength(p: Problems, conns: dict[str, Connection],
+                        secrets: tuple[IkeSecret, ...]) -> None:
+    """Refuse guessable PSKs unless a connection that uses it opts out (psk_strength.py)."""
+    for sec in secrets:
+        judged, bits = psk_strength.verdict(sec.secret, sec.binary)
+        if judged == "ok":
+            continue
+        users = [c for c in conns.values() if not sec.ids or any(
+            match_id(i, r.id or "") for i in sec.ids for r in (*c.local, *c.remote))]
+        opted_out = [c.name for c in users if c.allow_weak_psk]
+        key = f"secrets.{sec.name}.secret"
+        if judged == "refuse" and not opted_out:
+            p.error(sec.file, sec.line, key,
+                    f"pre-shared key too weak: about {bits:.0f} bits of entropy, "
+                    f"{psk_strength.REFUSE_BITS} needed (an attacker who captures one "
+                    "IKE_AUTH can guess it offline); use 20+ random characters or 0x<32 random "
+                    "octets>, or set allow_weak_psk = yes in the connection to accept the risk")
+        else:
+            why = (f"allowed by allow_weak_psk in {', '.join(opted_out)}" if opted_out
+                   else f"below the {psk_strength.WARN_BITS} bits recommended")
+            p.warn(sec.file, sec.line, key,
+                   f"pre-shared key is weak: about {bits:.0f} bits of entropy ({why}); "
+                   "prefer certificates or a longer random key")
+
+
 def build_config(root: Section, source: str, p: Problems) -> Config:
     connections: dict[str, Connection] = {}
     secrets: tuple[IkeSecret, ...] = ()
@@ -491,4 +519,5 @@ def build_config(root: Section, source: str, p: Problems) -> Config:
     for s in root.settings.values():
         p.warn(s.file, s.line, s.key, "unknown key, ignored")
     _check_psks(p, connections, secrets)
+    _check_psk_strength(p, connections, secrets)
     return Config(connections=MappingProxyType(connections), secrets=secrets, source=source)

@@ -136,6 +136,7 @@ class Connection:
     dpd_timeout: float = 0.0  # IKEv1 only in strongSwan; IKEv2 uses retransmission
     keyingtries: int = 1  # 0 = forever
     unique: str = "no"  # no | never | replace | keep
+    allow_weak_psk: bool = False  # ikepy: accept a guessable PSK (config/psk_strength.py)
     rekey_time: float = 14400.0
     reauth_time: float = 0.0
     over_time: float = 1440.0  # default 10% of max(rekey_time, reauth_time)
@@ -158,6 +159,7 @@ class IkeSecret:
     name: str = ""
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
+    binary: bool = False  # given as 0x hex or 0s base64: counted as random octets
 
 
 # -- identity matching (strongSwan identification_t, simplified) ------------

@@ -44,7 +44,7 @@ secrets {
     ike-1 {
         id-1 = left
         id-2 = right
-        secret = "a test secret"
+        secret = "Tq4#vB8zLm2Wx7Rk9Pn3"
     }
 }
 """
