@@ -73,6 +73,9 @@ class IkeManager:
         # finds its SA here for the SA's whole life (2.1); half_open counts the unfinished ones
         self.by_init: dict[tuple[bytes, Addr], IkeSa] = {}
         self.half_open: dict[tuple[bytes, Addr], IkeSa] = {}
+        self.half_open_by_ip: Counter[str] = Counter()
+        # failed authentications per peer address: (failures, ignored until)
+        self.auth_failures: dict[str, tuple[int, float]] = {}
         self.counters: Counter[str] = Counter()
         self._outbox: list[tuple[bytes, Addr, Addr]] = []
         self._events: list[ev.Event] = []
@@ -194,6 +197,12 @@ class IkeManager:
             log.info("dropped IKE_SA_INIT from %s: %s", remote[0], e)
             return
         self.count("ike_sa_init_requests")
+        failed = self.auth_failures.get(remote[0])
+        if failed is not None and now < failed[1]:
+            self.count("dropped_auth_backoff")
+            log.debug("ignoring IKE_SA_INIT from %s: %d failed authentications, back-off "
+                      "for %.0fs more", remote[0], failed[0], failed[1] - now)
+            return
         nonce = next(p for p in payloads if isinstance(p, NoncePayload))
         if len(self.half_open) >= self.options.cookie_threshold:
             first = payloads[0]
@@ -205,6 +214,15 @@ class IkeManager:
                 self._reply_plain(msg, local, remote, NotifyType.COOKIE,
                                   self._cookie(nonce.data, remote[0], msg.header.spi_i, now))
                 return
+        opts = self.options
+        if opts.block_threshold and self.half_open_by_ip[remote[0]] >= opts.block_threshold:
+            self.count("dropped_half_open_per_address")
+            log.debug("ignoring IKE_SA_INIT from %s: %d half-open IKE_SAs from that address",
+                      remote[0], self.half_open_by_ip[remote[0]])
+            return
+        if opts.init_limit_half_open and len(self.half_open) >= opts.init_limit_half_open:
+            self.count("dropped_half_open_limit")
+            return
         sap = next(p for p in payloads if isinstance(p, SaPayload))
         kep = next(p for p in payloads if isinstance(p, KePayload))
         conns = self.candidate_conns(local[0], remote[0])
@@ -250,6 +268,7 @@ class IkeManager:
         self.sas[sa.uniqueid] = sa
         self.by_spi[sa.spi_r] = sa
         self.half_open[(sa.spi_i, remote)] = sa
+        self.half_open_by_ip[remote[0]] += 1
         self.by_init[(sa.spi_i, remote)] = sa
         packet = sa.pack(ExchangeType.IKE_SA_INIT, True, 0, reply)
         sa.init_request, sa.init_response = raw, packet
@@ -326,12 +345,19 @@ class IkeManager:
     def keys_derived(self, sa: IkeSa) -> None:
         sa.prf = Prf(sa.selected.prf_id)
 
-    def established(self, sa: IkeSa, now: float) -> None:
-        lifecycle.schedule_ike(sa, now)
-        self.half_open.pop((sa.spi_i, sa.remote), None)
+    def _drop_half_open(self, sa: IkeSa) -> None:
         for key, other in list(self.half_open.items()):
             if other is sa:
                 del self.half_open[key]
+                self.half_open_by_ip[key[1][0]] -= 1
+                if self.half_open_by_ip[key[1][0]] <= 0:
+                    del self.half_open_by_ip[key[1][0]]
+
+    def established(self, sa: IkeSa, now: float) -> None:
+        lifecycle.schedule_ike(sa, now)
+        self._drop_half_open(sa)
+        if not sa.initiator:
+            self.auth_failures.pop(sa.remote[0], None)
         self.count("ike_sas_established")
 
     def initial_contact_wanted(self, sa: IkeSa) -> bool:
@@ -366,7 +392,17 @@ class IkeManager:
                 self.destroy(other, now)
 
     def auth_failed(self, sa: IkeSa, now: float) -> None:
-        """Hook for per-address rate limiting of failed authentications."""
+        """Rate-limit a peer address that keeps failing authentication (online guessing)."""
+        ip = sa.remote[0]
+        failures = self.auth_failures.get(ip, (0, 0.0))[0] + 1
+        allowed = self.options.auth_failures_allowed
+        until = 0.0
+        if failures >= allowed:
+            backoff = min(2.0 ** (failures - allowed), self.options.auth_backoff_max)
+            until = now + backoff
+            log.warning("%s: %d failed authentications: ignoring its IKE_SA_INIT for %.0fs",
+                        ip, failures, backoff)
+        self.auth_failures[ip] = (failures, until)
 
     def destroy(self, sa: IkeSa, now: float) -> None:
         if sa.state == DESTROYED:
@@ -380,10 +416,10 @@ class IkeManager:
         self.sas.pop(sa.uniqueid, None)
         if self.by_spi.get(sa.our_spi) is sa:
             del self.by_spi[sa.our_spi]
-        for table in (self.half_open, self.by_init):
-            for key, other in list(table.items()):
-                if other is sa:
-                    del table[key]
+        self._drop_half_open(sa)
+        for key, other in list(self.by_init.items()):
+            if other is sa:
+                del self.by_init[key]
         if was_up:
             sa.info("IKE_SA deleted")
             sa.emit(ev.IKE_DOWN, "IKE_SA deleted")

@@ -21,6 +21,15 @@ class ManagerOptions:
     # COOKIE (RFC 7296 2.6) once this many half-open SAs exist (charon.cookie_threshold);
     # 0 demands a cookie from every initiator.
     cookie_threshold: int = 30
+    # At most this many half-open IKE_SAs per peer address (charon.block_threshold);
+    # further IKE_SA_INIT from that address are dropped and counted.
+    block_threshold: int = 5
+    # At most this many half-open IKE_SAs in all (charon.init_limit_half_open; 0: no limit).
+    init_limit_half_open: int = 0
+    # After this many failed authentications from one address, its IKE_SA_INIT requests
+    # are ignored for a back-off that doubles with each further failure, up to the max.
+    auth_failures_allowed: int = 3
+    auth_backoff_max: float = 300.0
     # Seconds a COOKIE secret is used before it is rotated.
     cookie_secret_lifetime: float = 120.0
     # Nonce length we send (RFC 7296 2.10: at least half the PRF key size, >= 16).
