@@ -7,6 +7,7 @@ comment says otherwise. Times are seconds (float), sizes are plain ints.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -169,6 +170,7 @@ ID_MATCH_WILDCARD = 1
 ID_MATCH_PERFECT = 2
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_id(text: str) -> str:
     """Canonical string form of an identity for comparisons.
 

@@ -9,6 +9,7 @@ narrows them, selects a proposal by its own preference and installs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class ChildSa:
                 f"{tsmod.list_str(self.local_ts)} === {tsmod.list_str(self.remote_ts)}")
 
 
+@functools.lru_cache(maxsize=256)
 def _ip(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(addr)
 
@@ -264,12 +266,11 @@ def install(sa: IkeSa, child: ChildSa, ni: bytes, nr: bytes, g_ir: bytes | None,
     child.installed_at = now
     schedule(sa, child, now)
     sa.children.append(child)
-    sa.info("CHILD_SA %s established with SPIs %08x_i %08x_o and TS %s === %s (%s, %s%s)",
-            child.name, child.spi_in, child.spi_out, tsmod.list_str(child.local_ts),
-            tsmod.list_str(child.remote_ts), algorithms_str(s, esp=True),
+    described = child.describe()
+    sa.info("CHILD_SA %s established (%s, %s%s)", described, algorithms_str(s, esp=True),
             child.mode.upper(), "-in-UDP" if child.encap else "")
     sa.emit(ev.CHILD_UP, "CHILD_SA established", child,
-            message=f"{sa.prefix()}: CHILD_SA {child.describe()} established")
+            message=f"{sa.prefix()}: CHILD_SA {described} established")
 
 
 def schedule(sa: IkeSa, child: ChildSa, now: float) -> None:

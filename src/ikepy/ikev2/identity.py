@@ -8,6 +8,7 @@ every identity.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ class Identity:
 
     @classmethod
     def from_string(cls, text: str) -> Identity:
+        return _from_string(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Identity:
         text = text.strip()
         try:
             addr = ipaddress.ip_address(text)
@@ -52,6 +57,11 @@ class Identity:
         if self.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR):
             return self.data.decode("utf-8", "replace")
         return f"{self.id_type}:{self.data.hex()}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _from_string(text: str) -> Identity:
+    return Identity._parse(text)
 
 
 def id_matches(configured: str | None, received: Identity) -> bool:

@@ -137,7 +137,8 @@ class IkeSa:
                 f"{self.spi_i.hex()}_i {self.spi_r.hex()}_r")
 
     def info(self, msg: str, *args: Any) -> None:
-        log.info("%s: " + msg, self.prefix(), *args)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s: " + msg, self.prefix(), *args)
 
     def warn(self, msg: str, *args: Any) -> None:
         log.warning("%s: " + msg, self.prefix(), *args)

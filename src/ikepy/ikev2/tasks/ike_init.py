@@ -10,6 +10,7 @@ The initiator's side is the task ``IkeInit``; the responder's side is
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,10 +35,15 @@ if TYPE_CHECKING:
 MAX_COOKIE_RETRIES = 3
 
 
+@functools.lru_cache(maxsize=256)
+def _packed(addr: str) -> bytes:
+    return ipaddress.ip_address(addr).packed
+
+
 def natd_hash(spi_i: bytes, spi_r: bytes, addr: str, port: int) -> bytes:
     """RFC 7296 2.23: SHA-1(SPIi | SPIr | IP | Port)."""
     h = hashes.Hash(hashes.SHA1())
-    h.update(spi_i + spi_r + ipaddress.ip_address(addr).packed + port.to_bytes(2, "big"))
+    h.update(spi_i + spi_r + _packed(addr) + port.to_bytes(2, "big"))
     return h.finalize()
 
 
