@@ -30,7 +30,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ikepy.dataplane.base import (
     DEFAULT_REPLAY_WINDOW,
@@ -72,7 +72,6 @@ from ikepy.dataplane.userspace.sad import (
 )
 
 if TYPE_CHECKING:
-    from pyroute2 import IPRoute
 
     from ikepy.dataplane.userspace.tun import RouteTable, TunDevice
 
@@ -230,7 +229,7 @@ class UserspaceBackend:
         self.keepalives_sent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tun: TunDevice | None = None
-        self._ipr: IPRoute | None = None
+        self._ipr: Any = None  # a NetlinkWorker once started
         self._routes: RouteTable | None = None
         self._raw4: socket.socket | None = None
         self._raw6: socket.socket | None = None
@@ -244,7 +243,7 @@ class UserspaceBackend:
         from ikepy.dataplane.userspace.tun import NetlinkWorker, RouteTable, TunDevice
 
         self._loop = loop or asyncio.get_event_loop()
-        self._ipr = NetlinkWorker()  # type: ignore[assignment]
+        self._ipr = NetlinkWorker()
         tun = TunDevice(self.tun_name, self.mtu, self._ipr)
         self._tun = tun
         self._tun_fd = tun.fd
