@@ -349,7 +349,7 @@ def test_invalid_ke_retry(make_pair):
     stats = pair.ikepy_stats()
     if pair.ikepy_initiates:
         assert "peer prefers key exchange group ECP_256" in pair.ikepy.log()
-        assert "INVALID_KE_PAYLOAD" in pair.charon.log()
+        assert "DH group CURVE_25519 unacceptable, requesting ECP_256" in pair.charon.log()
     else:
         assert stats.get("invalid_ke_sent") == 1, stats
         assert "peer didn't accept DH group CURVE_25519, it requested ECP_256" \
@@ -404,13 +404,16 @@ def test_cookie(make_pair, role):
     check_ike(pair, c, i, "AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519")
     check_child(c["children"][0], i["children"][0], "AES_GCM_16-256")
     if pair.ikepy_initiates:
-        assert "sending COOKIE notify to 10.99.0.1[500]" in pair.charon.log()
+        clog = pair.charon.log()
+        assert "sending COOKIE notify to 10.99.0.1" in clog, clog
+        assert "parsed IKE_SA_INIT request 0 [ N(COOKIE) SA KE" in clog, clog
         assert "peer asked for a COOKIE" in pair.ikepy.log()
     else:
         stats = pair.ikepy_stats()
         assert stats.get("cookies_sent", 0) >= 1, stats
-        assert "received COOKIE notify" in pair.charon.log() or \
-            "N(COOKIE)" in pair.charon.log()
+        clog = pair.charon.log()
+        assert "parsed IKE_SA_INIT response 0 [ N(COOKIE) ]" in clog, clog
+        assert "generating IKE_SA_INIT request 0 [ N(COOKIE) SA KE" in clog, clog
     pair.stop_ikepy_cleanly()
 
 
@@ -424,7 +427,11 @@ def test_wrong_psk(make_pair):
                      Side(psk="Responder-has-another-key-987654"))
     rc, out = pair.initiate()
     assert rc != 0, out
-    assert "AUTHENTICATION_FAILED" in out or "authentication" in out.lower(), out
+    assert "AUTHENTICATION_FAILED" in out, out
+    if pair.ikepy_initiates:
+        assert "check that both sides use the same pre-shared key" in out, out
+    else:
+        assert "received AUTHENTICATION_FAILED notify error" in out, out
     pair.both_empty()
     clog, ilog = pair.charon.log(), pair.ikepy.log()
     if pair.ikepy_initiates:
@@ -447,7 +454,9 @@ def test_no_proposal_chosen_ike(make_pair):
                      Side(proposals="aes128-sha256-ecp256"))
     rc, out = pair.initiate()
     assert rc != 0, out
-    assert "NO_PROPOSAL_CHOSEN" in out, out
+    assert "NO_PROPOSAL_CHOSEN" in out or "N(NO_PROP)" in out, out
+    if pair.ikepy_initiates:
+        assert "we offered aes256gcm16-prfsha256-x25519" in out, out
     pair.both_empty()
     clog, ilog = pair.charon.log(), pair.ikepy.log()
     if pair.ikepy_initiates:
@@ -457,7 +466,8 @@ def test_no_proposal_chosen_ike(make_pair):
         assert "received NO_PROPOSAL_CHOSEN notify error" in clog, clog
         line = next(x for x in ilog.splitlines() if "NO_PROPOSAL_CHOSEN" in x)
         assert "IKE:aes256gcm16-prfsha256-x25519" in line, line  # offered
-        assert "IKE:aes128-sha256-ecp256" in line, line          # configured
+        # configured; ikepy spells out the PRF that strongSwan's syntax implies
+        assert "IKE:aes128-sha256-prfsha256-ecp256" in line, line
         assert pair.ikepy_stats().get("no_proposal_chosen") == 1
     pair.stop_ikepy_cleanly()
 
