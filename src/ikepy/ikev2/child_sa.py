@@ -165,7 +165,7 @@ def process_initiator_response(sa: IkeSa, child: ChildSa, payloads: Sequence[Any
     child.remote_ts = tuple(tsr.selectors)
     child.mode = "transport" if (child.conf.mode == "transport" and
                                  has_notify(payloads, NotifyType.USE_TRANSPORT_MODE)) else "tunnel"
-    install(sa, child, ni, nr, g_ir, now)
+    install(sa, child, ni, nr, g_ir, now, initiator=True)
     return True
 
 
@@ -235,17 +235,22 @@ def respond_child(sa: IkeSa, payloads: Sequence[Any], with_ke: bool, now: float,
     if transport:
         reply.append(NotifyPayload(0, b"", NotifyType.USE_TRANSPORT_MODE))
     reply += [SaPayload((reply_prop,)), *ke_reply, TSiPayload(tuple(n_tsi)), TSrPayload(tuple(n_tsr))]
-    install(sa, child, ni, nr, g_ir, now)
+    install(sa, child, ni, nr, g_ir, now, initiator=False)
     return child, reply
 
 
-def install(sa: IkeSa, child: ChildSa, ni: bytes, nr: bytes, g_ir: bytes | None, now: float) -> None:
-    """Derive KEYMAT (2.17) and hand both directions to the data plane."""
+def install(sa: IkeSa, child: ChildSa, ni: bytes, nr: bytes, g_ir: bytes | None, now: float,
+            *, initiator: bool) -> None:
+    """Derive KEYMAT (2.17) and hand both directions to the data plane.
+
+    ``initiator``: our role in the exchange that made this CHILD_SA (IKE_AUTH or
+    CREATE_CHILD_SA), not in the IKE SA: after an IKE SA rekey, or when the
+    original responder rekeys a CHILD_SA, the two differ."""
     s = child.selected
     keys = derive_child_keys(sa.selected.prf_id, sa.keys.sk_d, s.encr_id, s.encr_key_bits,
                              s.integ_id or None, ni, nr, g_ir)
-    # KEYMAT: the initiator-to-responder keys come first
-    if sa.initiator:
+    # KEYMAT: the keys from the exchange's initiator to its responder come first
+    if initiator:
         e_out, a_out, e_in, a_in = keys.encr_i, keys.integ_i, keys.encr_r, keys.integ_r
     else:
         e_out, a_out, e_in, a_in = keys.encr_r, keys.integ_r, keys.encr_i, keys.integ_i
