@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import constant_time, hashes, hmac
 from ..crypto.prf import Prf
 from ..crypto.proposals import describe, explain_mismatch, select_proposal
 from ..wire.enums import ExchangeType, HeaderFlags, NotifyType
-from ..wire.errors import CodecError
-from ..wire.header import IkeHeader
+from ..wire.errors import CodecError, InvalidMajorVersion, UnsupportedCriticalPayload
+from ..wire.header import HEADER_SIZE, IkeHeader
 from ..wire.message import Message, parse_message, serialize_message
 from ..wire.payloads import KePayload, NoncePayload, NotifyPayload, SaPayload
 from ..wire.rules import check_rules
@@ -159,6 +159,7 @@ class IkeManager:
             # tier 1: unauthenticated garbage is dropped, counted and logged, no state change
             self.count("dropped_malformed")
             log.info("dropped a malformed IKE message from %s[%d]: %s", remote[0], remote[1], e)
+            self._codec_error_reply(data, e, local, remote)
             return
         h = msg.header
         if h.exchange_type == ExchangeType.IKE_SA_INIT and not h.is_response:
@@ -177,6 +178,36 @@ class IkeManager:
             log.debug("dropped %s from %s: no IKE_SA with those SPIs", msg, remote[0])
             return
         found.receive(data, msg, local, remote, now)
+
+    def _codec_error_reply(self, data: bytes, e: CodecError, local: Addr, remote: Addr) -> None:
+        """RFC 7296 2.5, 3.10.1: the two unauthenticated error replies a malformed request gets.
+
+        An IKE_SA_INIT request with an unknown critical payload gets
+        N(UNSUPPORTED_CRITICAL_PAYLOAD) naming its type; a request with a
+        higher major version gets N(INVALID_MAJOR_VERSION) in a version 2.0
+        header. Stateless, no larger than the request (tests/security/
+        test_malformed_daemon.py); everything else is only dropped.
+        """
+        if (len(data) < HEADER_SIZE or data[19] & HeaderFlags.RESPONSE
+                or int.from_bytes(data[24:28], "big") != len(data)):
+            return  # a response, or not an IKE header at all (random garbage)
+        spi_i, spi_r, exchange = data[:8], data[8:16], data[18]
+        mid = int.from_bytes(data[20:24], "big")
+        if isinstance(e, InvalidMajorVersion):
+            if e.major <= 2:  # IKEv1 (major 1) is another protocol: dropped, not answered
+                return
+            notify, ndata = NotifyType.INVALID_MAJOR_VERSION, b""
+        elif isinstance(e, UnsupportedCriticalPayload):
+            if exchange != ExchangeType.IKE_SA_INIT or spi_r != ZERO_SPI or mid != 0:
+                return
+            notify, ndata = NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, e.notify_data
+        else:
+            return
+        self.count(f"sent_{notify.name.lower()}")
+        header = IkeHeader(spi_i=spi_i, spi_r=spi_r, next_payload=0, exchange_type=exchange,
+                           flags=HeaderFlags.RESPONSE, message_id=mid, length=0)
+        payload = NotifyPayload(0, b"", notify, ndata)
+        self.send(serialize_message(Message(header, (payload,))), local, remote)
 
     def _reply_plain(self, msg: Message, local: Addr, remote: Addr, notify: int,
                      data: bytes = b"") -> None:
@@ -601,9 +632,44 @@ class IkeManager:
     def busy(self) -> bool:
         return any(sa.busy() for sa in self.sas.values())
 
-    def load(self, config: Any) -> dict[str, Any]:
+    def load(self, config: Any, now: float | None = None) -> dict[str, Any]:
+        """Take a new configuration without dropping the SAs that still match it.
+
+        An IKE SA whose connection is still there (same name, version, addresses
+        and IKE proposals that still accept what was negotiated) is kept and
+        follows the new settings from now on (rekey times, DPD, ...), and so is
+        each CHILD_SA whose child config is still there. The others are deleted
+        with the peer, as strongSwan's ``swanctl --load-conns`` does for removed
+        connections.
+        """
+        now = self._now if now is None else now
         self.config = config
-        return {"connections": len(config.connections), "secrets": len(config.secrets)}
+        kept = deleted = 0
+        for sa in list(self.sas.values()):
+            conn = config.connections.get(sa.conn.name)
+            fits = (conn is not None and conn.version in (0, 2)
+                    and self._addr_match(conn.local_addrs, sa.local[0])
+                    and self._addr_match(conn.remote_addrs, sa.remote[0])
+                    and (sa.proposal is None
+                         or select_proposal(conn.proposals, [sa.proposal]) is not None))
+            if not fits:
+                sa.info("connection %s changed or removed by load: deleting this IKE_SA",
+                        sa.conn.name)
+                self._delete_ike(sa, now)
+                deleted += 1
+                continue
+            kept += 1
+            sa.conn = conn
+            for child in list(sa.children):
+                cconf = conn.children.get(child.name)
+                if cconf is None:
+                    sa.info("child %s removed by load: deleting its CHILD_SA", child.name)
+                    if child.state == cs.INSTALLED:
+                        sa.queue_task(informational.DeleteChild(child), now)
+                else:
+                    child.conf = cconf
+        return {"connections": len(config.connections), "secrets": len(config.secrets),
+                "ike_sas_kept": kept, "ike_sas_deleted": deleted}
 
     # ------------------------------------------------------------------ timers
     def _deadline(self, sa: IkeSa) -> float | None:

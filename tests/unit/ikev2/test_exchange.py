@@ -204,3 +204,21 @@ def test_late_duplicate_ike_sa_init_creates_no_second_sa():
     right.receive(init, ("10.99.0.2", 500), ("10.99.0.1", 500), net.now)
     assert len(right.list_sas()) == 1
     assert right.stats()["dropped_bad_message_id"] == 1
+
+
+def test_load_keeps_matching_sas_and_deletes_the_rest():
+    net, left, right = make_pair()
+    left.initiate("net", None, net.now)
+    net.run(until=lambda: up(left) and up(right))
+    # same connection, a new rekey time: the SA stays and follows the new settings
+    same = load_config_text(swanctl_text(LEFT, RIGHT, "left", "right", "10.1.0.0/24",
+                                         "10.2.0.0/24", conn={"rekey_time": "2h"})).config
+    summary = left.load(same, net.now)
+    assert summary["ike_sas_kept"] == 1 and summary["ike_sas_deleted"] == 0
+    assert left.sas[next(iter(left.sas))].conn.rekey_time == 7200
+    # proposals that no longer accept what was negotiated: the SA is deleted with the peer
+    other = load_config_text(swanctl_text(LEFT, RIGHT, "left", "right", "10.1.0.0/24",
+                                          "10.2.0.0/24", proposals="aes128-sha256-ecp256")).config
+    assert left.load(other, net.now)["ike_sas_deleted"] == 1
+    net.run(until=lambda: not left.list_sas() and not right.list_sas())
+    assert left.backend.sas == {} and right.backend.sas == {}

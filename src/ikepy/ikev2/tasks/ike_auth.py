@@ -18,7 +18,7 @@ from .. import child_sa as cs
 from .. import events as ev
 from ..errors import ProtocolError
 from ..identity import ANY, Identity, id_matches
-from ..ike_sa import DESTROY, DONE, ESTABLISHED
+from ..ike_sa import CONNECTING, DESTROY, DONE, ESTABLISHED
 
 if TYPE_CHECKING:
     from ..ike_sa import IkeSa
@@ -139,7 +139,17 @@ def established(sa: IkeSa, now: float) -> None:
 
 
 def respond(sa: IkeSa, payloads: Sequence[Any], now: float) -> list[Any]:
-    idi = next(p for p in payloads if isinstance(p, IDiPayload))
+    if sa.initiator or sa.state != CONNECTING:
+        # RFC 7296 1.2: one IKE_AUTH exchange, requested by the original initiator
+        # (found by tests/fuzz/test_fuzz_engine.py: it re-ran authentication)
+        raise ProtocolError(NotifyType.INVALID_SYNTAX,
+                            f"unexpected IKE_AUTH request on an IKE_SA that is {sa.state}")
+    idi = next((p for p in payloads if isinstance(p, IDiPayload)), None)
+    if idi is None:
+        # the rules allow 0..1 IDi (later EAP rounds); the first round needs it
+        sa.emit(ev.FAILED, "IKE_AUTH request without IDi")
+        sa.destroy_after_response = True
+        raise ProtocolError(NotifyType.INVALID_SYNTAX, "IKE_AUTH request without IDi")
     auth = next((p for p in payloads if isinstance(p, AuthPayload)), None)
     remote = Identity(idi.id_type, idi.data)
     try:

@@ -167,7 +167,7 @@ class IkeInit:
         if chosen is None:
             return self._fail(sa, "peer selected an IKE proposal we did not offer: "
                                   + explain_mismatch(sa.conn.proposals, sap.proposals))
-        _, selected = chosen
+        sa.proposal, selected = chosen
         if selected.ke_id != self.group or kep.group != self.group:
             return self._fail(sa, "peer's key exchange does not match the proposal")
         try:

@@ -111,6 +111,7 @@ class IkeRekey:
             return DONE
         new = make_rekeyed(sa, True, self.spi, chosen[0].spi, chosen[1], g_ir, self.ni,
                            nonce.data, now)
+        new.proposal = chosen[0]
         collision = sa.peer_rekey
         if collision is not None and collision[0].state == ESTABLISHED:
             sa.mgr.count("ike_rekey_collisions")
@@ -163,6 +164,7 @@ def respond(sa: IkeSa, sap: SaPayload, payloads: Sequence[Any], now: float) -> l
     nr = sa.mgr.rng.bytes(sa.mgr.options.nonce_size)
     our_spi = sa.mgr.new_spi()
     new = make_rekeyed(sa, False, wire_prop.spi, our_spi, selected, g_ir, nonce.data, nr, now)
+    new.proposal = wire_prop
     move_children(sa, new)
     new.info("IKE_SA rekeyed by peer from %s", sa.prefix())
     if sa.active is not None and isinstance(sa.active.task, IkeRekey):
