@@ -484,8 +484,9 @@ class IkeManager:
         else:
             conn, child_conf = self._find_child_conf(child_name, ike_name)
         for sa in self.sas.values():
-            if sa.conn.name == conn.name and sa.initiator and sa.state in (
-                    CREATED, CONNECTING, ESTABLISHED):
+            # an established IKE SA of this connection serves, whoever initiated it
+            if sa.conn.name == conn.name and not sa.rekeyed and (
+                    sa.state == ESTABLISHED or (sa.initiator and sa.state in (CREATED, CONNECTING))):
                 if child_conf is not None:
                     sa.queue_task(child_create.CreateChild(child_conf), now)
                 return sa.uniqueid

@@ -205,3 +205,27 @@ def test_close_action_start_brings_a_deleted_child_back():
     net.run(until=lambda: up(left) and up(right) and
             left.list_sas()[0]["children"][0]["spi_in"] != old, max_time=60)
     assert_consistent(left, right)
+
+
+def test_child_keys_follow_the_exchange_initiator(monkeypatch):
+    """RFC 7296 2.17: KEYMAT's first keys are for the direction from the initiator of the
+    exchange that creates the CHILD_SA, here the IKE SA's original responder."""
+    from ikepy.ikev2 import child_sa
+
+    derived: list = []
+    real = child_sa.derive_child_keys
+
+    def spy(*args, **kwargs):
+        keys = real(*args, **kwargs)
+        derived.append(keys)
+        return keys
+
+    monkeypatch.setattr(child_sa, "derive_child_keys", spy)
+    net, left, right = lifecycle_pair()
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    derived.clear()
+    right.initiate("net", None, net.now)  # the original responder creates a second CHILD_SA
+    settle(net, left, right, children=2)
+    newest = max(right.backend.history, key=lambda s: s.reqid)
+    assert newest.encr_key_out == derived[0].encr_i  # right initiated this exchange
