@@ -34,8 +34,10 @@ below 2048 bits; the key exchange order is strongSwan 5.9's)::
          prfsha256-prfsha384-prfsha512-x25519-x448-ecp256-ecp384-ecp521-
          modp3072-modp4096-modp6144-modp8192-modp2048
          aes128-aes192-aes256-sha256-sha384-sha512-<same KE methods>
-    ESP: aes128gcm16-aes256gcm16-chacha20poly1305
-         aes128-aes192-aes256-sha256-sha384-sha512
+    ESP: aes128gcm16-aes256gcm16-chacha20poly1305-<same KE methods>   (PFS)
+         aes128-aes192-aes256-sha256-sha384-sha512-<same KE methods>
+         aes128gcm16-aes256gcm16-chacha20poly1305                     (no PFS,
+         aes128-aes192-aes256-sha256-sha384-sha512                     for peers without)
 
 RFC 8247 policy: the weak algorithms (3DES, HMAC-MD5 as PRF or integrity,
 MODP 1024) are never part of ``default`` and are only offered or accepted
@@ -166,7 +168,11 @@ _DEFAULTS: dict[int, tuple[str, ...]] = {
         + _DEFAULT_KE,
         "aes128-aes192-aes256-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-" + _DEFAULT_KE,
     ),
+    # PFS first (a fresh key exchange on every CREATE_CHILD_SA), then the same without it,
+    # so that a peer configured without PFS (strongSwan's own default) still agrees
     ProtocolId.ESP: (
+        "aes128gcm16-aes256gcm16-chacha20poly1305-" + _DEFAULT_KE,
+        "aes128-aes192-aes256-sha256-sha384-sha512-" + _DEFAULT_KE,
         "aes128gcm16-aes256gcm16-chacha20poly1305",
         "aes128-aes192-aes256-sha256-sha384-sha512",
     ),

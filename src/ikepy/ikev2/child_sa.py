@@ -69,8 +69,12 @@ def _ip(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 def esp_specs(conf: Any, with_ke: bool) -> list[Any]:
     """Our ESP proposals; without KE transforms inside IKE_AUTH (RFC 7296 1.2)."""
-    return [dataclasses.replace(s, ke=()) if (s.ke and not with_ke) else s
-            for s in conf.esp_proposals]
+    out: list[Any] = []
+    for s in conf.esp_proposals:
+        s = dataclasses.replace(s, ke=()) if (s.ke and not with_ke) else s
+        if s not in out:  # without KE the PFS and plain defaults coincide
+            out.append(s)
+    return out
 
 
 def child_proposals(conf: Any, spi: int, with_ke: bool) -> list[Any]:

@@ -98,9 +98,13 @@ def test_default() -> None:
     assert len(ike) == 2 and ENCR_AEAD(ike[0]) and not ENCR_AEAD(ike[1])
     assert ike[0].ke[:3] == (KeId.CURVE25519, KeId.CURVE448, KeId.ECP_256)
     esp = parse_proposals("default", ESP)
-    assert describe(esp[0]) == "aes128gcm16-aes256gcm16-chacha20poly1305"
-    assert describe(esp[1]) == "aes128-aes192-aes256-sha256-sha384-sha512"
-    assert all(s.ke == () and s.esn == (0,) for s in esp)
+    # PFS first (RFC 7296 2.8: a KE payload on every CREATE_CHILD_SA), then without it
+    assert describe(esp[0]).startswith("aes128gcm16-aes256gcm16-chacha20poly1305-x25519-")
+    assert describe(esp[1]).startswith("aes128-aes192-aes256-sha256-sha384-sha512-x25519-")
+    assert describe(esp[2]) == "aes128gcm16-aes256gcm16-chacha20poly1305"
+    assert describe(esp[3]) == "aes128-aes192-aes256-sha256-sha384-sha512"
+    assert esp[0].ke == esp[1].ke == ike[0].ke and esp[2].ke == esp[3].ke == ()
+    assert all(s.esn == (0,) for s in esp)
     assert weak_algorithms(ike + esp) == []
     both = parse_proposals("aes256-sha256-modp3072, default", IKE)
     assert len(both) == 3

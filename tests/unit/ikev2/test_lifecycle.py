@@ -229,3 +229,16 @@ def test_child_keys_follow_the_exchange_initiator(monkeypatch):
     settle(net, left, right, children=2)
     newest = max(right.backend.history, key=lambda s: s.reqid)
     assert newest.encr_key_out == derived[0].encr_i  # right initiated this exchange
+
+
+def test_default_esp_proposals_rekey_with_pfs():
+    """ikepy's own default ESP proposals put PFS first: every CHILD_SA rekey runs a key
+    exchange (the first CHILD_SA, made inside IKE_AUTH, cannot have one, RFC 7296 1.2)."""
+    net, left, right = lifecycle_pair(esp="default",
+                                      child={"rekey_time": "10m", "rand_time": "1m"})
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    assert left.list_sas()[0]["children"][0]["algorithms"] == "AES_GCM_16-128"
+    net.run(until=lambda: net.now > 1000 + 700, max_time=900)
+    settle(net, left, right)
+    assert left.list_sas()[0]["children"][0]["algorithms"] == "AES_GCM_16-128/CURVE_25519"
