@@ -61,6 +61,9 @@ def decode_request(line: bytes) -> tuple[str, dict[str, Any]]:
         obj = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"request is not valid JSON: {exc}") from None
+    except RecursionError:
+        # e.g. 30000 nested '[' fit in MAX_REQUEST (tests/fuzz/test_fuzz_config_control.py)
+        raise ProtocolError("request is nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError("request must be a JSON object like {\"cmd\": ..., \"args\": {...}}")
     cmd = obj.get("cmd")
