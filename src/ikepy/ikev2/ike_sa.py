@@ -197,8 +197,13 @@ class IkeSa:
         else:
             self._receive_request(raw, msg, local, remote, now)
 
-    def _decrypt(self, raw: bytes, msg: Message) -> tuple[Any, ...] | None:
-        """Inner payloads of an SK message, or None (dropped and counted)."""
+    def _decrypt(self, raw: bytes, msg: Message, raise_malformed: bool = False
+                 ) -> tuple[Any, ...] | None:
+        """Inner payloads of an SK message, or None (dropped and counted).
+
+        With ``raise_malformed`` (a request), an authenticated message that is
+        malformed inside raises its CodecError, to be answered (RFC 7296 2.5).
+        """
         if msg.header.exchange_type == ExchangeType.IKE_SA_INIT:
             return msg.payloads
         if self.cipher_in is None:
@@ -216,6 +221,8 @@ class IkeSa:
             return None
         except CodecError as e:
             # authenticated, but malformed inside: a protocol violation by the peer
+            if raise_malformed:
+                raise
             self.mgr.count("dropped_malformed_inner")
             self.warn("dropped %s: malformed payload inside SK: %s", _exname(msg.header.exchange_type), e)
             return None
@@ -270,7 +277,15 @@ class IkeSa:
             log.debug("%s: dropped request with message ID %d, expected %d",
                       self.prefix(), mid, self.peer_mid)
             return
-        payloads = self._decrypt(raw, msg)
+        inner_error: CodecError | None = None
+        try:
+            payloads = self._decrypt(raw, msg, raise_malformed=True)
+        except CodecError as e:
+            # 2.5 / 3.10.1: an authenticated request that is malformed inside (or has an
+            # unknown critical payload) is answered with the error, once, in order
+            self.mgr.count("malformed_inner_requests")
+            self.warn("%s request malformed inside SK: %s", _exname(msg.header.exchange_type), e)
+            payloads, inner_error = (), e
         if payloads is None:
             return
         self.last_peer_activity = now
@@ -279,6 +294,8 @@ class IkeSa:
             self.remote, self.local = remote, local
         exchange = msg.header.exchange_type
         try:
+            if inner_error is not None:
+                raise inner_error
             check_rules(exchange, False, payloads)
             handler = self.mgr.responders.get(exchange)
             if handler is None:
@@ -288,8 +305,9 @@ class IkeSa:
             self.warn("%s request refused with %s: %s", _exname(exchange), e.notify_name, e)
             reply = [NotifyPayload(0, b"", e.notify, e.data)]
         except CodecError as e:
-            self.warn("%s request malformed: %s", _exname(exchange), e)
-            reply = [NotifyPayload(0, b"", e.notify, b"")]
+            if e is not inner_error:
+                self.warn("%s request malformed: %s", _exname(exchange), e)
+            reply = [NotifyPayload(0, b"", e.notify, getattr(e, "notify_data", b"") or b"")]
         packet = self.pack(exchange, True, mid, reply)
         self.last_response = (mid, packet)
         self.peer_mid = mid + 1

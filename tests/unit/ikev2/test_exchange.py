@@ -222,3 +222,27 @@ def test_load_keeps_matching_sas_and_deletes_the_rest():
     assert left.load(other, net.now)["ike_sas_deleted"] == 1
     net.run(until=lambda: not left.list_sas() and not right.list_sas())
     assert left.backend.sas == {} and right.backend.sas == {}
+
+
+def test_unknown_critical_payload_inside_sk_is_answered():
+    """RFC 7296 2.5: an authenticated request with an unknown critical payload gets
+    UNSUPPORTED_CRITICAL_PAYLOAD naming its type, and is not processed."""
+    from ikepy.crypto.sk import unprotect_message
+    from ikepy.wire.enums import NotifyType
+    from ikepy.wire.message import parse_message
+    from ikepy.wire.payloads import NotifyPayload, UnknownPayload
+
+    net, left, right = make_pair()
+    left.initiate("net", None, net.now)
+    net.run(until=lambda: up(left) and up(right))
+    (lsa,) = left.sas.values()
+    packet = lsa.pack(ExchangeType.INFORMATIONAL, False, lsa.my_mid,
+                      [UnknownPayload(200, True, b"boom")])
+    right.receive(packet, ("10.99.0.2", 500), ("10.99.0.1", 500), net.now)
+    (reply, _, _), = right.datagrams_to_send()
+    msg = parse_message(reply)
+    (n,) = unprotect_message(reply, msg, lsa.cipher_in)
+    assert isinstance(n, NotifyPayload)
+    assert n.notify_type == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and n.data == bytes([200])
+    assert right.stats()["malformed_inner_requests"] == 1
+    assert up(right)
