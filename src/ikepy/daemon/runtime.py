@@ -158,6 +158,7 @@ class Runtime:
 
     # -- input -------------------------------------------------------------
     def _on_readable(self, ep: UdpEndpoint, natt: bool) -> None:
+        ike_in = self.counters["ike_in"]
         for _ in range(READ_BURST):
             try:
                 data, local, remote = ep.recv()
@@ -168,7 +169,8 @@ class Runtime:
                 self.log.debug("%sUDP receive error: %s", self._prefix(), exc)
                 break
             self.datagram_received(data, local, remote, natt)
-        self.pump()
+        if self.counters["ike_in"] != ike_in:  # a burst of ESP only leaves the engine idle
+            self.pump()
 
     def datagram_received(self, data: bytes, local: Addr, remote: Addr, natt: bool) -> None:
         """Demultiplex one datagram (does not pump; callers do)."""
@@ -274,6 +276,16 @@ class Runtime:
         src_ip = str(src[0]) if src and src[0] is not None else None
         src_port = int(src[1]) if src and src[1] else self.port_nat_t
         self._send(data, src_ip, src_port, (str(dst[0]), int(dst[1])), "esp_out")
+
+    def udp_sender(self, src: Any, dst: Any) -> Callable[[bytes], object] | None:
+        """For the userspace data plane: ``send(data)`` for ESP-in-UDP from src to dst, the
+        socket and addresses resolved once (per CHILD_SA), or None when no socket fits.
+        It raises OSError like a socket; it does not count (the data plane does)."""
+        src_ip = str(src[0]) if src and src[0] is not None else None
+        src_port = int(src[1]) if src and src[1] else self.port_nat_t
+        remote = (str(dst[0]), int(dst[1]))
+        ep = self._endpoint_for(src_ip, src_port, family_of(remote[0]))
+        return None if ep is None else ep.sender(src_ip, remote)
 
     def _send(self, data: bytes, local_ip: str | None, local_port: int, remote: Addr, what: str) -> None:
         ep = self._endpoint_for(local_ip, local_port, family_of(remote[0]))

@@ -56,11 +56,11 @@ def config_local_addresses(config: Any) -> list[str]:
     return addrs
 
 
-def build_backend(kind: str, send_udp: Any, on_event: Any = None) -> Any:
+def build_backend(kind: str, send_udp: Any, on_event: Any = None, udp_sender: Any = None) -> Any:
     if kind == "userspace":
         from ikepy.dataplane.userspace.backend import UserspaceBackend
 
-        return UserspaceBackend(send_udp=send_udp, on_event=on_event)
+        return UserspaceBackend(send_udp=send_udp, on_event=on_event, udp_sender=udp_sender)
     if kind == "xfrm":  # Linux kernel IPsec over netlink (needs root and ESP in the kernel)
         from ikepy.dataplane.xfrm import XfrmBackend
 
@@ -209,8 +209,11 @@ class Daemon:
             if runtime is not None:
                 runtime.dataplane_event(kind, reqid)
 
+        def udp_sender(src: Any, dst: Any) -> Any:
+            return runtime.udp_sender(src, dst) if runtime is not None else None
+
         try:
-            backend = build_backend(self.dataplane, send_udp, on_event)
+            backend = build_backend(self.dataplane, send_udp, on_event, udp_sender)
         except Exception as exc:  # noqa: BLE001 - words for the operator, then exit
             log.error("cannot start the %s data plane: %s", self.dataplane, exc)
             return 1

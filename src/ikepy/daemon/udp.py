@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from collections.abc import Callable
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; Python does not export it
 IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
@@ -19,6 +20,28 @@ _IN_PKTINFO = struct.Struct("=I4s4s")  # ifindex, spec_dst, addr
 _IN6_PKTINFO = struct.Struct("=16sI")  # addr, ifindex
 _ANCBUF = socket.CMSG_SPACE(max(_IN_PKTINFO.size, _IN6_PKTINFO.size))
 MAX_DATAGRAM = 65535
+# Socket buffers: ESP in UDP arrives in bursts (a TCP window at a time) and the daemon
+# drains the socket between other work; the kernel's 208 KiB default overflows
+# (Udp RcvbufErrors) at a few hundred Mbit/s. SO_RCVBUFFORCE/SO_SNDBUFFORCE (root,
+# CAP_NET_ADMIN) pass net.core.rmem_max/wmem_max; without them the kernel caps the size.
+SOCKET_BUFFER = 4 * 1024 * 1024
+SOL_UDP = 17
+UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # linux/udp.h
+_SEGMENT = struct.Struct("=H")
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
+def set_buffer_sizes(sock: socket.socket, size: int = SOCKET_BUFFER) -> None:
+    """Ask for ``size`` octets of receive and send buffer (best effort)."""
+    for force, plain in ((_SO_RCVBUFFORCE, socket.SO_RCVBUF), (_SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except OSError:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
+            except OSError:
+                pass
 
 Addr = tuple[str, int]
 
@@ -40,6 +63,7 @@ class UdpEndpoint:
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
             else:
                 sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            set_buffer_sizes(sock)
             sock.bind((bind_ip, port))
         except OSError:
             sock.close()
@@ -53,6 +77,9 @@ class UdpEndpoint:
 
     def recv(self) -> tuple[bytes, Addr, Addr]:
         """One datagram as (data, local, remote); raises BlockingIOError when none is queued."""
+        if not self.wildcard:  # bound to one address: that is the local one, no pktinfo needed
+            data, addr = self.sock.recvfrom(MAX_DATAGRAM)
+            return data, (self.bound_ip, self.port), (addr[0], addr[1])
         data, ancdata, _flags, addr = self.sock.recvmsg(MAX_DATAGRAM, _ANCBUF)
         local_ip = self.bound_ip
         for level, ctype, cdata in ancdata:
@@ -78,8 +105,36 @@ class UdpEndpoint:
                     _IN_PKTINFO.pack(0, socket.inet_pton(socket.AF_INET, local_ip), b"\0\0\0\0"))
         self.sock.sendmsg([data], [cmsg], 0, dest)
 
+    def sender(self, local_ip: str | None, remote: Addr) -> Callable[..., object]:
+        """``send(data, segment=0)`` to ``remote`` from ``local_ip``, the address work done
+        once (for the userspace data plane, which sends every ESP packet of a CHILD_SA
+        alike). ``segment`` > 0: ``data`` is several datagrams of ``segment`` octets
+        each (the last may be shorter), handed to the kernel in one call with UDP GSO
+        (UDP_SEGMENT, Linux 4.18); the kernel raises OSError (EIO) where it cannot."""
+        dest = (remote[0], remote[1])
+        cmsgs: list[tuple[int, int, bytes]] = []
+        if self.wildcard and local_ip and not ipaddress.ip_address(local_ip).is_unspecified:
+            if self.family == socket.AF_INET6:
+                cmsgs.append((socket.IPPROTO_IPV6, IPV6_PKTINFO,
+                              _IN6_PKTINFO.pack(socket.inet_pton(socket.AF_INET6, local_ip), 0)))
+            else:
+                cmsgs.append((socket.IPPROTO_IP, IP_PKTINFO, _IN_PKTINFO.pack(
+                    0, socket.inet_pton(socket.AF_INET, local_ip), b"\0\0\0\0")))
+        sendto, sendmsg = self.sock.sendto, self.sock.sendmsg
+        seg = _SEGMENT.pack
+
+        def send(data: bytes, segment: int = 0) -> int:
+            if segment:
+                return sendmsg([data], [*cmsgs, (SOL_UDP, UDP_SEGMENT, seg(segment))], 0, dest)
+            if cmsgs:
+                return sendmsg([data], cmsgs, 0, dest)
+            return sendto(data, dest)
+
+        return send
+
     def close(self) -> None:
         self.sock.close()
+
 
 
 def family_of(ip: str) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import os
 import random
@@ -89,7 +90,13 @@ _IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 
 AddrPort = tuple[str, int]
 SendUdp = Callable[[bytes, AddrPort, AddrPort], object]
+UdpSender = Callable[[AddrPort, AddrPort], "Callable[..., object] | None"]
 OnEvent = Callable[[str, int], object]
+_IN_CACHE_MAX = 1024
+# UDP GSO limits (linux/udp.h UDP_MAX_SEGMENTS; the whole super-datagram is one IP packet)
+GSO_MAX_SEGMENTS = 64
+GSO_MAX_BYTES = 65000
+_GSO_UNSUPPORTED = frozenset((errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP))
 
 
 class _ChildSa:
@@ -105,6 +112,11 @@ class _ChildSa:
         "remote_sels",
         "udp_src",
         "udp_dst",
+        "udp_send",
+        "udp_gso",
+        "encap",
+        "in_ok",
+        "in_by_addr",
         "raw_dst",
         "raw_anc",
         "mark_in",
@@ -127,6 +139,12 @@ class _ChildSa:
         self.remote_sels: tuple[CompiledSelector, ...] = tuple(
             compile_selector(s) for s in spec.remote_selectors()
         )
+        # inbound selector check results by the inner addresses (see _inbound_allowed):
+        # valid while every selector is for any protocol and any port
+        self.in_ok: dict[bytes, bool] = {}
+        self.in_by_addr = not any(
+            sel[3] or sel[4:] != (0, 65535) for sel in self.local_sels + self.remote_sels
+        )
         self.soft_fired = False
         self.hard_fired = False
         self.seq_fired = False
@@ -138,6 +156,9 @@ class _ChildSa:
 
     def set_addresses(self, spec: ChildSaSpec) -> None:
         self.spec = spec
+        self.encap = spec.encap
+        self.udp_send: Callable[..., object] | None = None  # resolved at the first packet
+        self.udp_gso = False  # udp_send takes a segment size (UDP GSO)
         self.udp_src: AddrPort = (str(spec.local_addr), spec.local_port)
         self.udp_dst: AddrPort = (str(spec.remote_addr), spec.remote_port)
         self.raw_dst: tuple[str, int] = (str(spec.remote_addr), 0)
@@ -188,6 +209,15 @@ class UserspaceBackend:
       debug: log every drop (off by default: no logging on the packet path).
       batch: packets read per wakeup at most.
       route_table: routing table for the TUN routes (main by default).
+      udp_sender(local, remote): optional; a ``send(data, segment=0)`` for ESP-in-UDP
+        from local to remote with the socket and addresses resolved once (the
+        daemon's ``Runtime.udp_sender``), cached per CHILD_SA; None (or no
+        udp_sender) falls back to ``send_udp`` for every packet. ``segment`` > 0
+        means ``data`` is several ESP packets of that size (the last may be
+        shorter) for UDP GSO.
+      gso: send the ESP-in-UDP packets of one TUN read burst with UDP GSO (one
+        system call for up to 64 equal-size packets to one peer) when the
+        udp_sender allows it; turned off for good at the first refusal.
     """
 
     def __init__(
@@ -206,8 +236,13 @@ class UserspaceBackend:
         batch: int = 64,
         route_table: int = 254,
         rng: random.Random | None = None,
+        udp_sender: UdpSender | None = None,
+        gso: bool = True,
     ) -> None:
         self._send_udp = send_udp
+        self._udp_sender = udp_sender
+        self.gso = gso
+        self.gso_sends = 0  # system calls that carried several ESP packets
         self.tun_name = tun_name
         self.mtu = mtu
         self.install_routes = install_routes
@@ -438,21 +473,84 @@ class UserspaceBackend:
     def _on_tun_readable(self) -> None:
         fd = self._tun_fd
         read = os.read
-        send = self.send_packet
-        for _ in range(self.batch):
+        protect = self._protect
+        transmit = self._transmit
+        batch: list[tuple[Callable[..., object], bytes]] = []  # UDP GSO candidates, in order
+        try:
+            for _ in range(self.batch):
+                try:
+                    pkt = read(fd, 65535)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if self.debug:
+                        log.debug("TUN read failed: %s", exc)
+                    break
+                sa = protect(pkt)
+                if sa is None:
+                    continue
+                esp = sa.out.last
+                if sa.encap and self.gso and len(esp) <= _UDP_MAX:
+                    send = sa.udp_send
+                    if send is None:
+                        send = self._resolve_udp_send(sa)
+                    if sa.udp_gso:
+                        batch.append((send, esp))
+                        continue
+                transmit(sa, esp)
+        finally:
+            if batch:
+                self._flush(batch)
+
+    def _flush(self, batch: list[tuple[Callable[..., object], bytes]]) -> None:
+        """Send ESP-in-UDP packets, runs of equal size to one peer with UDP GSO."""
+        n = len(batch)
+        i = 0
+        while i < n:
+            send, esp = batch[i]
+            size = len(esp)
+            j = i + 1
+            total = size
+            while j < n and j - i < GSO_MAX_SEGMENTS:
+                s2, e2 = batch[j]
+                n2 = len(e2)
+                if s2 is not send or n2 > size or total + n2 > GSO_MAX_BYTES:
+                    break
+                total += n2
+                j += 1
+                if n2 < size:  # only the last segment may be shorter
+                    break
             try:
-                pkt = read(fd, 65535)
-            except BlockingIOError:
-                return
+                if j - i == 1:
+                    send(esp)
+                else:
+                    send(b"".join([e for _, e in batch[i:j]]), size)
+                    self.gso_sends += 1
             except OSError as exc:
-                if self.debug:
-                    log.debug("TUN read failed: %s", exc)
-                return
-            send(pkt)
+                if j - i > 1 and exc.errno in _GSO_UNSUPPORTED and self.gso:
+                    self.gso = False
+                    log.info("UDP GSO refused (%s): sending ESP packets one by one", exc)
+                    for _, e in batch[i:j]:
+                        try:
+                            send(e)
+                        except OSError:
+                            self._drop(DROP_SEND_ERROR)
+                else:
+                    for _ in range(j - i):
+                        self._drop(DROP_SEND_ERROR)
+            i = j
 
     def send_packet(self, pkt: bytes) -> bool:
         """Protect and send one inner packet (as read from the TUN device).
         True if it was sent."""
+        sa = self._protect(pkt)
+        if sa is None:
+            return False
+        return self._transmit(sa, sa.out.last)
+
+    def _protect(self, pkt: bytes) -> _ChildSa | None:
+        """SPD lookup and ESP for one inner packet; the ESP packet is ``sa.out.last``.
+        None (counted) when it cannot go out."""
         sa = self._spd.lookup(pkt)
         if sa is None:
             self._drop(
@@ -460,17 +558,19 @@ class UserspaceBackend:
                 if len(pkt) < 20 or pkt[0] >> 4 not in (4, 6)
                 else DROP_NO_SA_FOR_SELECTOR
             )
-            return False
+            return None
         if sa.dead:
             self._drop(DROP_HARD_EXPIRED)
-            return False
-        esp = sa.out.seal(pkt, NH_IPV4 if pkt[0] >> 4 == 4 else NH_IPV6)
+            return None
+        out = sa.out
+        esp = out.seal(pkt, NH_IPV4 if pkt[0] >> 4 == 4 else NH_IPV6)
         if esp is None:
             self._drop(DROP_SEQ_EXHAUSTED)
             if not sa.seq_fired:
                 sa.seq_fired = True
                 self._event(EVENT_SEQ_EXHAUSTED, sa.reqid)
-            return False
+            return None
+        out.last = esp
         c = sa.c
         c.bytes_out += len(pkt)
         c.packets_out += 1
@@ -478,15 +578,21 @@ class UserspaceBackend:
         mb, mp = sa.mark_out
         if c.bytes_out >= mb or c.packets_out >= mp:
             self._lifetime(sa, c.bytes_out, c.packets_out)
-        if sa.out.seq == sa.out.max_seq and not sa.seq_fired:
+        if out.seq == out.max_seq and not sa.seq_fired:
             sa.seq_fired = True  # the last number went out: rekey before the next packet
             self._event(EVENT_SEQ_EXHAUSTED, sa.reqid)
+        return sa
+
+    def _transmit(self, sa: _ChildSa, esp: bytes) -> bool:
         if len(esp) > _UDP_MAX:
             self._drop(DROP_TOO_BIG)
             return False
         try:
-            if sa.spec.encap:
-                self._send_udp(esp, sa.udp_src, sa.udp_dst)
+            if sa.encap:
+                send = sa.udp_send
+                if send is None:
+                    send = self._resolve_udp_send(sa)
+                send(esp)
             else:
                 raw = self._raw4 if sa.spec.remote_addr.version == 4 else self._raw6
                 if raw is None:
@@ -497,6 +603,22 @@ class UserspaceBackend:
             self._drop(DROP_SEND_ERROR)
             return False
         return True
+
+    def _resolve_udp_send(self, sa: _ChildSa) -> Callable[..., object]:
+        """The CHILD_SA's ESP-in-UDP sender (cached on it until its addresses change)."""
+        send = None
+        if self._udp_sender is not None:
+            send = self._udp_sender(sa.udp_src, sa.udp_dst)
+        if send is not None:
+            sa.udp_send, sa.udp_gso = send, True
+            return send
+        send_udp, src, dst = self._send_udp, sa.udp_src, sa.udp_dst
+
+        def fallback(data: bytes) -> object:
+            return send_udp(data, src, dst)
+
+        sa.udp_send, sa.udp_gso = fallback, False
+        return fallback
 
     # ------------------------------------------------------------------ inbound
 
@@ -567,8 +689,19 @@ class UserspaceBackend:
         else:
             self._drop(DROP_MALFORMED)
             return False
-        flow = parse_flow(inner)
-        if flow is None or not inbound_allowed(sa.remote_sels, sa.local_sels, flow):
+        if sa.in_by_addr:  # address-only selectors: cached by the inner addresses
+            key = inner[12:20] if nh == NH_IPV4 else inner[8:40]
+            ok = sa.in_ok.get(key)
+            if ok is None:
+                flow = parse_flow(inner)
+                ok = flow is not None and inbound_allowed(sa.remote_sels, sa.local_sels, flow)
+                if len(sa.in_ok) >= _IN_CACHE_MAX:
+                    sa.in_ok.clear()
+                sa.in_ok[key] = ok
+        else:
+            flow = parse_flow(inner)
+            ok = flow is not None and inbound_allowed(sa.remote_sels, sa.local_sels, flow)
+        if not ok:
             self._drop(DROP_NO_POLICY)
             return False
         c = sa.c

@@ -153,10 +153,11 @@ class EspOutbound:
     """Protects packets for one outbound SA.  ``seal`` returns None once the
     sequence number space is exhausted (never wraps; RFC 4303 3.3.3)."""
 
-    __slots__ = ("spi", "seq", "esn", "max_seq", "overhead", "_spi_b")
+    __slots__ = ("spi", "seq", "esn", "max_seq", "overhead", "last", "_spi_b")
 
     def __init__(self, spi: int, esn: bool) -> None:
         self.spi = spi
+        self.last = b""  # the last packet sealed (the backend's hand-off, no tuple per packet)
         self.seq = 0  # last sequence number sent; the first packet carries 1
         self.esn = esn
         self.max_seq = SEQ_MAX_64 if esn else SEQ_MAX_32
