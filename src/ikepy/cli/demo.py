@@ -1,17 +1,28 @@
-"""`ikepy demo`: two peers in one process, over real UDP on loopback.
+"""`ikepy demo`: a real tunnel in network namespaces, or two peers on loopback.
 
-Two IkeManagers, each inside its own daemon ``Runtime``, share one asyncio
-loop: "left" on 127.0.0.1 and "right" on 127.0.0.2 (Linux answers on all of
-127/8), IKE on port 15500 and NAT-T on 19500, so no root is needed. Left
-initiates the child 10.1.0.0/24 === 10.2.0.0/24 with a PSK and
-aes256gcm16-prfsha256-x25519; the demo prints both sides' list-sas, then
-deletes the IKE SA and waits for both sides to see it go.
+As root (with ``/dev/net/tun`` and ``ip``), the demo builds two network
+namespaces joined by a veth pair (outer 10.99.0.1 <-> 10.99.0.2, inner
+10.1.0.1 and 10.2.0.1 on their loopbacks), starts one ``ikepy daemon`` with
+the userspace data plane in each (configurations mode 0600 and control sockets
+in a private temporary folder), runs ``ikepy initiate``, pings 10.2.0.1 from
+10.1.0.1 through the tunnel, prints ``ikepy list-sas`` of both sides with
+their counters, and then removes everything it made (daemons stopped with
+SIGTERM, namespaces and the folder deleted), also on failure or Ctrl-C.
+
+Otherwise (or with ``--loopback``) it runs the loopback demo: two IkeManagers,
+each inside its own daemon ``Runtime``, share one asyncio loop: "left" on
+127.0.0.1 and "right" on 127.0.0.2 (Linux answers on all of 127/8), IKE on
+port 15500 and NAT-T on 19500, so no root is needed. Left initiates the child
+10.1.0.0/24 === 10.2.0.0/24 with a PSK and aes256gcm16-prfsha256-x25519; the
+demo prints both sides' list-sas, then deletes the IKE SA and waits for both
+sides to see it go. No traffic flows (no data plane).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import sys
 import time
 from typing import Any
@@ -21,7 +32,7 @@ from ikepy.cli.format import format_sas
 IKE_PORT = 15500
 NATT_PORT = 19500
 LEFT_IP, RIGHT_IP = "127.0.0.1", "127.0.0.2"
-PSK = "ikepy-demo-secret-not-for-production"
+PSK = secrets.token_hex(24)  # fresh for every run: the demo has no secret to keep
 
 
 def swanctl_conf(me: str, my_ip: str, peer: str, peer_ip: str, my_net: str, peer_net: str) -> str:
@@ -110,7 +121,7 @@ async def run_demo(out: Any = sys.stdout) -> int:
             await rt.stop()
 
 
-def main() -> int:
+def run_loopback_demo() -> int:
     from ikepy.cli.main import setup_logging
 
     setup_logging("info")
@@ -119,3 +130,17 @@ def main() -> int:
     except Exception as exc:  # noqa: BLE001 - the demo reports in words
         print(f"ikepy: demo failed: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def main(loopback: bool = False) -> int:
+    """``ikepy demo``: the namespace demo when possible, else the loopback one (says why)."""
+    from ikepy.cli.demo_netns import netns_unavailable, run_netns_demo
+
+    if loopback:
+        return run_loopback_demo()
+    why = netns_unavailable()
+    if why is not None:
+        print(f"{why}: running the loopback demo (no traffic); "
+              "run as root for a real tunnel in network namespaces", flush=True)
+        return run_loopback_demo()
+    return run_netns_demo()

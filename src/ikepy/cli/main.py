@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("daemon", parents=[common], help="run the IKE daemon in the foreground")
     p.add_argument("--config", required=True, metavar="FILE", help="swanctl.conf or TOML file")
-    p.add_argument("--dataplane", choices=("userspace", "none"), default="userspace",
+    p.add_argument("--dataplane", choices=("userspace", "xfrm", "none"), default="userspace",
                    help="where ESP happens (none: negotiate only)")
     p.add_argument("--port", type=_port, default=500, help="IKE UDP port (default 500)")
     p.add_argument("--port-nat-t", type=_port, default=4500, dest="port_nat_t",
@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print the daemon's JSON")
     sub.add_parser("load", parents=[common], help="re-read the daemon's configuration file")
     sub.add_parser("version", parents=[common], help="show the versions of this tool and the daemon")
-    sub.add_parser("demo", help="two peers on loopback: negotiate, show, tear down")
+    p = sub.add_parser("demo", help="a tunnel between two ikepy daemons in network namespaces "
+                       "(root), or two peers on loopback: negotiate, show, tear down")
+    p.add_argument("--loopback", action="store_true",
+                   help="the loopback demo even as root (no namespaces, no traffic)")
     return parser
 
 
@@ -178,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from ikepy.cli.demo import main as demo_main
 
-        return demo_main()
+        return demo_main(loopback=args.loopback)
     try:
         return run_client(args)
     except DaemonUnreachable as exc:
