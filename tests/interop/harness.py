@@ -520,6 +520,21 @@ class Charon:
         self.proc = None
         return rc
 
+    def kill(self) -> int | None:
+        """SIGKILL charon's process group at once (a crash: no DELETE sent); the log,
+        the config and the workdir stay, so ``start`` can run it again."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            return proc.wait(5)
+        except subprocess.TimeoutExpired:
+            return None
+
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -897,5 +912,234 @@ __all__ = [
     "CHARON", "SWANCTL", "NO_DOS_LIMITS", "DEFAULT_PSK", "HarnessError", "Netns", "Charon",
     "IkepyDaemon", "run", "ns_cmd", "wait_for", "missing_requirements", "parse_list_sas",
     "parse_vici_raw", "parse_hexdumps", "swanctl_conf", "pair_confs", "make_workdir",
+    "Capture", "tcp_transfer",
 ]
 
+
+
+# --------------------------------------------------------------------------- #
+# small helpers for the data plane tests (captures, bulk TCP through a tunnel)
+# --------------------------------------------------------------------------- #
+
+
+class Capture:
+    """``tshark -w`` on an interface inside a namespace, with a capture filter.
+
+    ::
+
+        with Capture(topo.left, "veth-l", "ip proto 50", tmp / "esp.pcap") as cap:
+            topo.ping()
+        cap.fields("esp.spi", "esp.sequence")   # [[spi, seq], ...] one per packet
+    """
+
+    def __init__(self, ns: str, iface: str, bpf: str, path: str | os.PathLike,
+                 timeout: float = 10.0):
+        self.ns, self.iface, self.bpf, self.path = ns, iface, bpf, Path(path)
+        self.timeout = timeout
+        self.proc: subprocess.Popen | None = None
+        self._err = self.path.with_suffix(".stderr")
+
+    def start(self) -> Capture:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._err, "wb") as err:
+            self.proc = subprocess.Popen(
+                ns_cmd(self.ns, "tshark", "-n", "-i", self.iface, "-f", self.bpf, "-w", self.path),
+                stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        wait_for(lambda: b"Capturing on" in self._err.read_bytes() or self.proc.poll() is not None,
+                 self.timeout, what=f"tshark on {self.iface} in {self.ns}")
+        if self.proc.poll() is not None:
+            raise HarnessError(f"tshark exited: {self._err.read_text(errors='replace')}")
+        time.sleep(0.2)  # the filter is attached just after the message
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        time.sleep(0.3)  # let the last packets reach the file
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc, 1)
+
+    def fields(self, *names: str, display_filter: str = "") -> list[list[str]]:
+        """One row of field values (strings) per captured packet (after display_filter)."""
+        argv = ["tshark", "-n", "-r", str(self.path), "-T", "fields", "-E", "separator=\t"]
+        if display_filter:
+            argv += ["-Y", display_filter]
+        for n in names:
+            argv += ["-e", n]
+        out = run(None, *argv, timeout=60).stdout
+        return [line.split("\t") for line in out.splitlines() if line.strip()]
+
+    def __enter__(self) -> Capture:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def tcp_transfer(topo: Netns, src_ns: str, dst_ns: str, src_ip: str, dst_ip: str,
+                 workdir: str | os.PathLike, size: int = 20 * 1024 * 1024, port: int = 5001,
+                 timeout: float = 240) -> tuple[str, str]:
+    """Send ``size`` pseudo-random octets over TCP from src_ip (in src_ns) to dst_ip
+    (in dst_ns); returns (SHA-256 sent, SHA-256 received) as hex."""
+    import hashlib
+
+    workdir = Path(workdir)
+    blob, got = workdir / f"tcp-blob-{port}", workdir / f"tcp-got-{port}"
+    blob.write_bytes(hashlib.shake_256(f"{size}-{port}".encode()).digest(size))
+    want = hashlib.sha256(blob.read_bytes()).hexdigest()
+    server = topo.popen(dst_ns, sys.executable, "-c", (
+        "import socket,sys\n"
+        "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+        f"s.bind(({dst_ip!r},{port}));s.listen(1);c,_=s.accept()\n"
+        f"f=open({str(got)!r},'wb')\n"
+        "while True:\n d=c.recv(262144)\n if not d: break\n f.write(d)\n"
+        "f.close()\n"))
+    wait_for(lambda: f":{port}" in topo.run(dst_ns, "ss", "-ltnH", check=False).stdout, 10,
+             what="the TCP sink")
+    topo.run(src_ns, sys.executable, "-c", (
+        "import socket\n"
+        f"s=socket.create_connection(({dst_ip!r},{port}),source_address=({src_ip!r},0))\n"
+        f"s.sendall(open({str(blob)!r},'rb').read());s.close()\n"), timeout=timeout)
+    server.wait(timeout=60)
+    return want, hashlib.sha256(got.read_bytes()).hexdigest() if got.exists() else ""
+
+
+
+# A userspace netem for kernels without sch_netem (CONFIG_NET_SCH_NETEM is off on some
+# test machines: "tc qdisc ... netem" fails with "Specified qdisc kind is unknown").
+# Packets from a namespace to one peer address are routed into a TUN device; this
+# script reads them, drops / delays / reorders / duplicates them as told by a JSON file
+# (reread when it changes) and sends them on with a raw socket marked 1, which a policy
+# rule routes out of the real interface.
+_IMPAIR_SCRIPT = r"""
+import fcntl, heapq, json, os, random, select, socket, struct, sys, time
+def send(pkt):
+    try:
+        raw.sendto(pkt, (peer, 0)); st["out"] += 1
+    except OSError as e:
+        st["send_errors"] = st.get("send_errors", 0) + 1
+dev, peer, params_path, stats_path = sys.argv[1:5]
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", dev.encode(), 0x0001 | 0x1000))
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, 1)
+p, mtime = {}, None
+st = {"in": 0, "out": 0, "dropped": 0, "duplicated": 0, "delayed": 0, "undelayed": 0}
+q, seq, last_stats = [], 0, 0.0
+print("ready", flush=True)
+while True:
+    now = time.monotonic()
+    try:
+        m = os.stat(params_path).st_mtime_ns
+        if m != mtime:
+            mtime, p = m, json.load(open(params_path))
+    except (OSError, ValueError):
+        pass
+    while q and q[0][0] <= now:
+        send(heapq.heappop(q)[2])
+    if now - last_stats > 0.2:
+        last_stats = now
+        with open(stats_path + ".tmp", "w") as f:
+            json.dump(st, f)
+        os.replace(stats_path + ".tmp", stats_path)
+    wait = min(0.05, max(0.0, q[0][0] - now)) if q else 0.05
+    if not select.select([fd], [], [], wait)[0]:
+        continue
+    pkt = os.read(fd, 65535)
+    if len(pkt) < 20 or pkt[0] >> 4 != 4 or socket.inet_ntoa(pkt[16:20]) != peer:
+        continue  # IPv6 router solicitations and the like on the TUN device
+    st["in"] += 1
+    ihl = (pkt[0] & 15) * 4
+    dport = int.from_bytes(pkt[ihl + 2:ihl + 4], "big") if pkt[9] == 17 else 0
+    if dport == 500 or (dport == 4500 and pkt[ihl + 8:ihl + 12] == bytes(4)):
+        st["ike"] = st.get("ike", 0) + 1
+        every = p.get("drop_ike_every", 0)
+        if every and st["ike"] % every == 0:
+            st["dropped_ike"] = st.get("dropped_ike", 0) + 1; continue
+    if random.random() < p.get("loss", 0.0):
+        st["dropped"] += 1; continue
+    copies = 2 if random.random() < p.get("duplicate", 0.0) else 1
+    st["duplicated"] += copies - 1
+    for _ in range(copies):
+        delay = p.get("delay", 0.0)
+        if delay and random.random() >= p.get("reorder", 0.0):
+            seq += 1; heapq.heappush(q, (time.monotonic() + delay, seq, pkt)); st["delayed"] += 1
+        else:
+            send(pkt); st["undelayed"] += 1
+"""
+
+
+class Impairment:
+    """Loss, delay, reordering and duplication of what ``ns`` sends to ``peer``
+    (one direction, like netem on that namespace's veth), in userspace.
+
+    ::
+
+        imp = Impairment(topo, topo.left, topo.right_addr, topo.left_addr, workdir).start()
+        imp.set(loss=0.2)                                  # netem loss 20%
+        imp.set(delay=0.01, reorder=0.25, duplicate=0.1)   # delay 10ms reorder 25% dup 10%
+        imp.stats()   # {"in":..., "out":..., "dropped":..., "duplicated":..., ...}
+        imp.stop()
+
+    ``reorder`` as netem's: that share of packets goes at once, the rest after
+    ``delay``, so the immediate ones overtake the delayed ones.
+    """
+
+    def __init__(self, topo: Netns, ns: str, peer: str, src: str,
+                 workdir: str | os.PathLike, dev: str = "imp0", table: int = 100):
+        self.topo, self.ns, self.peer, self.src, self.dev = topo, topo.resolve(ns), peer, src, dev
+        self.table = table
+        self.workdir = Path(workdir)
+        self.params = self.workdir / f"impair-{dev}.json"
+        self.stats_path = self.workdir / f"impair-{dev}.stats.json"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, **params: float) -> Impairment:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.set(**params)
+        self.proc = self.topo.popen(self.ns, sys.executable, "-c", _IMPAIR_SCRIPT, self.dev,
+                                    self.peer, self.params, self.stats_path,
+                                    stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.strip() != "ready":
+            raise HarnessError(f"impairment process did not start ({self.proc.poll()}): {line!r}")
+        run(self.ns, "ip", "link", "set", self.dev, "up")
+        run(self.ns, "ip", "rule", "add", "fwmark", "1", "lookup", self.table, "pref", "100")
+        real = run(self.ns, "ip", "-o", "route", "get", self.peer).stdout.split()
+        out_dev = real[real.index("dev") + 1]
+        run(self.ns, "ip", "route", "replace", f"{self.peer}/32", "dev", out_dev,
+            "table", self.table)
+        run(self.ns, "ip", "route", "replace", f"{self.peer}/32", "dev", self.dev, "src", self.src)
+        return self
+
+    def set(self, *, loss: float = 0.0, delay: float = 0.0, reorder: float = 0.0,
+            duplicate: float = 0.0, drop_ike_every: int = 0) -> None:
+        """``drop_ike_every`` N: drop each Nth IKE message (UDP 500, or 4500 with the
+        non-ESP marker) besides the random ``loss``: retransmissions, for certain."""
+        tmp = self.params.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"loss": loss, "delay": delay, "reorder": reorder,
+                                   "duplicate": duplicate, "drop_ike_every": drop_ike_every}))
+        os.replace(tmp, self.params)
+
+    def stats(self) -> dict:
+        try:
+            return json.loads(self.stats_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def stop(self) -> None:
+        """Back to the plain link."""
+        run(self.ns, "ip", "route", "del", f"{self.peer}/32", "dev", self.dev, check=False)
+        run(self.ns, "ip", "rule", "del", "pref", "100", check=False)
+        if self.proc is not None:
+            _kill_group(self.proc, grace=2)
+            self.proc = None
+
+
+__all__ += ["Impairment"]
