@@ -728,6 +728,7 @@ class IkepyDaemon:
         self.ns = ns
         self.config_path = self.workdir / ("swanctl.conf" if fmt == "swanctl" else "ikepy.toml")
         self.config_path.write_text(config_text)
+        self.config_path.chmod(0o600)  # it holds the PSK: ikepy warns about anything wider
         if self.socket.exists():
             self.socket.unlink()
         argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "ikepy", "daemon",
