@@ -155,6 +155,10 @@ class IkeSa:
         self.queue.append(task)
         self._kick(now)
 
+    def kick(self, now: float) -> None:
+        """Start the next queued exchange if none is under way."""
+        self._kick(now)
+
     def _kick(self, now: float) -> None:
         if self.active is not None or not self.queue or self.state == DESTROYED:
             return

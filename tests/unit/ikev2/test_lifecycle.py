@@ -242,3 +242,29 @@ def test_default_esp_proposals_rekey_with_pfs():
     net.run(until=lambda: net.now > 1000 + 700, max_time=900)
     settle(net, left, right)
     assert left.list_sas()[0]["children"][0]["algorithms"] == "AES_GCM_16-128/CURVE_25519"
+
+
+def test_child_work_queued_during_an_ike_rekey_moves_to_the_new_ike_sa():
+    """A CHILD_SA rekey and a delete queued while the IKE SA is being rekeyed run on the
+    new IKE SA, where the CHILD_SAs now live (strongSwan's adopt_child_tasks)."""
+    from ikepy.ikev2.tasks.informational import DeleteChild
+
+    extra = "web { local_ts = 10.1.1.0/24\n remote_ts = 10.2.1.0/24 }"
+    mirrored = "web { local_ts = 10.2.1.0/24\n remote_ts = 10.1.1.0/24 }"
+    net, left, right = pair(left={"extra_child": extra}, right={"extra_child": mirrored},
+                            backend=RecordingBackend)
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    left.initiate("web", None, net.now)
+    settle(net, left, right, children=2)
+    (sa,) = left.sas.values()
+    net_child, web_child = sa.children
+    at = net.now + 10
+    sa.rekey_at = at
+    net_child.rekey_at = at + 0.0005  # while the IKE rekey is in flight
+    net.run(until=lambda: net.now >= at + 0.0002, max_time=20)
+    sa.queue_task(DeleteChild(web_child), net.now)  # queued behind the IKE rekey too
+    settle(net, left, right, children=1)
+    assert_consistent(left, right, children=1)
+    assert left.counters["ike_sas_rekeyed"] == 1 and left.counters["child_sas_rekeyed"] == 1
+    assert_no_reuse(left.backend, right.backend)

@@ -38,6 +38,14 @@ class ChildRekey(CreateChild):
             self.old.rekeying = False
             sa.info("CHILD_SA %s is gone or already rekeyed, not rekeying it", self.old.name)
             return None
+        if self.old not in sa.children:
+            # queued while this IKE SA was being rekeyed: the CHILD_SA has moved to the new
+            # IKE SA (2.18), which rekeys it now; this one answers nothing but its DELETE
+            self.old.rekeying = False
+            self.old.rekey_at = now
+            sa.info("CHILD_SA %s moved to the rekeyed IKE_SA, rekeying it there",
+                    self.old.name)
+            return None
         sa.info("rekeying CHILD_SA %s", self.old.describe())
         payloads = super().build_i(sa, now)
         assert payloads is not None

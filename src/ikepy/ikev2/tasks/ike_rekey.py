@@ -53,9 +53,18 @@ def make_rekeyed(old: IkeSa, initiator: bool, spi_i: bytes, spi_r: bytes, select
     return new
 
 
-def move_children(src: IkeSa, dst: IkeSa) -> None:
+def move_children(src: IkeSa, dst: IkeSa, now: float) -> None:
+    """The CHILD_SAs and the CHILD_SA work still queued for them go to the new IKE SA
+    (strongSwan's adopt_child_tasks): the old one only waits for its DELETE."""
+    from .child_create import CreateChild
+    from .informational import DeleteChild
+
     dst.children.extend(src.children)
     src.children.clear()
+    moved = [t for t in src.queue if isinstance(t, (CreateChild, DeleteChild))]
+    src.queue[:] = [t for t in src.queue if t not in moved]
+    dst.queue.extend(moved)
+    dst.kick(now)
 
 
 class IkeRekey:
@@ -124,10 +133,10 @@ class IkeRekey:
                 new.queue_task(DeleteIke(), now)
                 return DONE
             new.info("IKE_SA rekey collision: ours won")
-            move_children(theirs_new, new)
+            move_children(theirs_new, new, now)
             theirs_new.rekeyed = True
         else:
-            move_children(sa, new)
+            move_children(sa, new, now)
         new.info("IKE_SA rekeyed from %s", sa.prefix())
         sa.rekeyed = True
         sa.queue_task(DeleteIke(), now)
@@ -165,7 +174,7 @@ def respond(sa: IkeSa, sap: SaPayload, payloads: Sequence[Any], now: float) -> l
     our_spi = sa.mgr.new_spi()
     new = make_rekeyed(sa, False, wire_prop.spi, our_spi, selected, g_ir, nonce.data, nr, now)
     new.proposal = wire_prop
-    move_children(sa, new)
+    move_children(sa, new, now)
     new.info("IKE_SA rekeyed by peer from %s", sa.prefix())
     if sa.active is not None and isinstance(sa.active.task, IkeRekey):
         sa.peer_rekey = (new, nonce.data, nr)  # a collision: settled when our rekey completes
