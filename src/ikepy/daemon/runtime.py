@@ -87,7 +87,10 @@ class Runtime:
         except OSError:
             self._close_sockets()
             raise
+        prepare = getattr(self.backend, "prepare_socket", None)
         for ep, natt in self._endpoints:
+            if prepare is not None:  # kernel IPsec: IKE bypasses policies, ESP-in-UDP on 4500
+                prepare(ep.sock, natt)
             self._loop.add_reader(ep.fileno(), self._on_readable, ep, natt)
         start = getattr(self.backend, "start", None)
         if start is not None:
