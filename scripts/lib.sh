@@ -5,8 +5,8 @@ DEBIAN_PACKAGES="python3 python3-venv python3-pip strongswan-charon strongswan-s
  iproute2 iputils-ping nftables procps"
 
 install_debian_packages() {
-    local missing=()
-    for p in $DEBIAN_PACKAGES; do
+    local wanted=${1:-$DEBIAN_PACKAGES} missing=()
+    for p in $wanted; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
