@@ -158,6 +158,28 @@ class ChildSaSpec:
         return tuple(as_selector(t) for t in self.remote_ts)
 
 
+@dataclass(frozen=True, slots=True)
+class TrapSpec:
+    """A trap policy (start_action / dpd_action / close_action = trap): the first
+    outbound packet that matches ``local_ts`` -> ``remote_ts`` and has no CHILD_SA
+    makes the backend call ``on_event("acquire", trap_id)``; the engine then
+    brings the CHILD_SA up. Packets meanwhile are dropped and counted."""
+
+    trap_id: int
+    name: str
+    local_addr: IPAddress
+    remote_addr: IPAddress
+    local_ts: tuple[object, ...]
+    remote_ts: tuple[object, ...]
+    mode: str = "tunnel"
+
+    def local_selectors(self) -> tuple[Selector, ...]:
+        return tuple(as_selector(t) for t in self.local_ts)
+
+    def remote_selectors(self) -> tuple[Selector, ...]:
+        return tuple(as_selector(t) for t in self.remote_ts)
+
+
 @dataclass(slots=True)
 class SaCounters:
     """Per-CHILD_SA traffic counters.  ``last_in``/``last_out`` are
@@ -201,3 +223,7 @@ class Backend(Protocol):
     def stats(self) -> dict[str, int]: ...
 
     def close(self) -> None: ...
+
+    # Optional (the engine checks with getattr): trap policies.
+    #   install_trap(spec: TrapSpec) -> None
+    #   uninstall_trap(trap_id: int) -> None

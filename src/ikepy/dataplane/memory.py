@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from ikepy.dataplane.base import DROP_REASONS, ChildSaSpec, SaCounters, UnknownSa
+from ikepy.dataplane.base import DROP_REASONS, ChildSaSpec, SaCounters, TrapSpec, UnknownSa
 
 MIN_SPI = 256  # RFC 4303 2.1: 1..255 are reserved by IANA, 0 is never sent
 
@@ -34,7 +34,16 @@ class MemoryBackend:
         self.log: list[tuple[str, object]] = []  # ("add"|"update"|"delete"|"alloc"|"release", arg)
         self._counters: dict[int, SaCounters] = {}
         self._stats = dict.fromkeys(DROP_REASONS, 0)
+        self.traps: dict[int, TrapSpec] = {}
         self.closed = False
+
+    def install_trap(self, spec: TrapSpec) -> None:
+        self.traps[spec.trap_id] = spec
+        self.log.append(("trap", spec.trap_id))
+
+    def uninstall_trap(self, trap_id: int) -> None:
+        self.traps.pop(trap_id, None)
+        self.log.append(("untrap", trap_id))
 
     def alloc_spi(self) -> int:
         while True:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import constant_time, hashes, hmac
 
 from ..crypto.prf import Prf
 from ..crypto.proposals import describe, explain_mismatch, select_proposal
+from ..dataplane.base import TrapSpec
 from ..wire.enums import ExchangeType, HeaderFlags, NotifyType
 from ..wire.errors import CodecError, InvalidMajorVersion, UnsupportedCriticalPayload
 from ..wire.header import HEADER_SIZE, IkeHeader
@@ -81,6 +82,7 @@ class IkeManager:
         self._events: list[ev.Event] = []
         self._ids = {"ike": 0, "child": 0, "reqid": 0}
         self._cookie_secrets: list[tuple[int, bytes, float]] = []
+        self.traps: dict[int, tuple[str, str]] = {}  # trap id -> (connection, child)
         self._now = 0.0
         self.responders: dict[int, Callable[[IkeSa, Sequence[Any], float], list[Any]]] = {
             ExchangeType.IKE_AUTH: ike_auth.respond,
@@ -550,8 +552,9 @@ class IkeManager:
 
     def _act(self, action: str, conf: Any, sa: IkeSa, now: float, knob: str) -> None:
         if "start" not in str(action).split("|") and action != "restart":
-            if "trap" in str(action):
-                sa.info("%s = trap for %s: trap policies are not supported yet", knob, conf.name)
+            if "trap" in str(action).split("|") and self.install_trap(sa.conn, conf):
+                sa.info("%s = trap: CHILD_SA %s comes back with its next packet", knob,
+                        conf.name)
             return
         sa.info("%s = %s: bringing CHILD_SA %s up again", knob, action, conf.name)
         live = self.sas.get(sa.uniqueid)
@@ -566,6 +569,9 @@ class IkeManager:
     def dataplane_event(self, kind: str, reqid: int, now: float) -> None:
         """The data plane's lifetime events: soft -> rekey, hard -> gone (RFC 4303 3.3.3)."""
         self._now = now
+        if kind == "acquire":
+            self._acquire(reqid, now)
+            return
         for sa in list(self.sas.values()):
             for child in list(sa.children):
                 if child.reqid != reqid:
@@ -617,14 +623,65 @@ class IkeManager:
                 sa.queue_task(informational.Liveness(), now)
 
     def start(self, now: float) -> None:
-        """start_action = start: bring those children up (at daemon start or load)."""
+        """start_action: trap policies installed, children to start brought up."""
         for conn in self.config.connections.values():
             for child in conn.children.values():
-                if "start" in str(child.start_action).split("|"):
+                actions = str(child.start_action).split("|")
+                if "trap" in actions:
+                    self.install_trap(conn, child)
+                if "start" in actions:
                     try:
                         self.initiate(child.name, conn.name, now)
                     except InitiateError as e:
                         log.warning("start_action of %s: %s", child.name, e)
+
+    def install_trap(self, conn: Any, child: Any) -> bool:
+        """A trap policy for ``child``: its first packet brings it up (an acquire)."""
+        install = getattr(self.backend, "install_trap", None)
+        if install is None:
+            log.warning("%s: this data plane has no trap policies", child.name)
+            return False
+        if any(t == (conn.name, child.name) for t in self.traps.values()):
+            return True
+        remote_ip = next((a for a in conn.remote_addrs if _is_ip(a)), None)
+        local_ip = next((a for a in conn.local_addrs if _is_ip(a)), None)
+        if remote_ip is None:
+            log.warning("%s: a trap needs a concrete remote address", child.name)
+            return False
+        if local_ip is None:
+            local_ip = self.source_for(remote_ip) if self.source_for else None
+        if local_ip is None:
+            log.warning("%s: a trap needs local_addrs", child.name)
+            return False
+        lip, rip = ipaddress.ip_address(local_ip), ipaddress.ip_address(remote_ip)
+        trap_id = self.next_reqid()
+        local_ts = tuple(tsmod.from_conf(t, lip) for t in child.local_ts)
+        remote_ts = tuple(tsmod.from_conf(t, rip) for t in child.remote_ts)
+        install(TrapSpec(trap_id=trap_id, name=child.name, local_addr=lip, remote_addr=rip,
+                         local_ts=local_ts, remote_ts=remote_ts, mode=child.mode))
+        self.traps[trap_id] = (conn.name, child.name)
+        log.info("%s: trap policy installed for %s === %s", child.name,
+                 tsmod.list_str(local_ts), tsmod.list_str(remote_ts))
+        return True
+
+    def _acquire(self, trap_id: int, now: float) -> None:
+        trap = self.traps.get(trap_id)
+        if trap is None:
+            self.count("acquires_unknown")
+            return
+        conn_name, child_name = trap
+        for sa in self.sas.values():
+            if sa.conn.name == conn_name and any(
+                    c.name == child_name and c.state == cs.INSTALLED for c in sa.children):
+                return  # up already (the packet raced the install)
+            if sa.conn.name == conn_name and sa.state in (CREATED, CONNECTING) and sa.initiator:
+                return  # coming up
+        self.count("acquires")
+        log.info("%s: acquire: the first packet for a trap policy, initiating", child_name)
+        try:
+            self.initiate(child_name, conn_name, now)
+        except InitiateError as e:
+            log.warning("acquire for %s: %s", child_name, e)
 
     def shutdown(self, now: float) -> None:
         for sa in list(self.sas.values()):

@@ -268,3 +268,25 @@ def test_child_work_queued_during_an_ike_rekey_moves_to_the_new_ike_sa():
     assert_consistent(left, right, children=1)
     assert left.counters["ike_sas_rekeyed"] == 1 and left.counters["child_sas_rekeyed"] == 1
     assert_no_reuse(left.backend, right.backend)
+
+
+def test_trap_policy_brings_the_tunnel_up_on_the_first_packet():
+    """start_action = trap: a trap policy is installed, and the data plane's acquire (the
+    first packet for the remote selectors) starts the IKE_SA and CHILD_SA; after the peer
+    deletes it (close_action = trap) the trap stays and the next packet brings it back."""
+    net, left, right = pair(left={"child": {"start_action": "trap", "close_action": "trap"}},
+                            backend=RecordingBackend)
+    left.start(net.now)
+    ((trap_id, trap),) = left.backend.traps.items()
+    assert [str(t) for t in trap.remote_selectors()[0].networks()] == ["10.2.0.0/24"]
+    assert left.list_sas() == []
+    left.dataplane_event("acquire", trap_id, net.now)
+    left.dataplane_event("acquire", trap_id, net.now)  # a second packet: no second IKE_SA
+    settle(net, left, right)
+    assert left.stats()["acquires"] == 1
+    right.terminate_child("net", net.now)
+    net.run(until=lambda: not left.list_sas()[0]["children"] and not right.busy(), max_time=30)
+    assert trap_id in left.backend.traps
+    left.dataplane_event("acquire", trap_id, net.now)
+    settle(net, left, right)
+    assert_consistent(left, right)
