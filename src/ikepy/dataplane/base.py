@@ -150,6 +150,9 @@ class ChildSaSpec:
     life_packets: int = 0
     rekey_bytes: int = 0
     rekey_packets: int = 0
+    # XFRM interface ids (route-based VPNs, swanctl.conf if_id_in/if_id_out); 0 = none
+    if_id_in: int = 0
+    if_id_out: int = 0
 
     def local_selectors(self) -> tuple[Selector, ...]:
         return tuple(as_selector(t) for t in self.local_ts)
@@ -172,6 +175,8 @@ class TrapSpec:
     local_ts: tuple[object, ...]
     remote_ts: tuple[object, ...]
     mode: str = "tunnel"
+    if_id_in: int = 0
+    if_id_out: int = 0
 
     def local_selectors(self) -> tuple[Selector, ...]:
         return tuple(as_selector(t) for t in self.local_ts)

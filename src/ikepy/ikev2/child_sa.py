@@ -269,7 +269,9 @@ def install(sa: IkeSa, child: ChildSa, ni: bytes, nr: bytes, g_ir: bytes | None,
         esn=bool(s.esn), encap=child.encap, local_port=sa.local[1], remote_port=sa.remote[1],
         replay_window=sa.mgr.replay_window(conf),
         life_bytes=conf.life_bytes, life_packets=conf.life_packets,
-        rekey_bytes=conf.rekey_bytes, rekey_packets=conf.rekey_packets)
+        rekey_bytes=conf.rekey_bytes, rekey_packets=conf.rekey_packets,
+        if_id_in=if_id(conf.if_id_in, sa.conn.if_id_in, child.reqid),
+        if_id_out=if_id(conf.if_id_out, sa.conn.if_id_out, child.reqid))
     sa.mgr.backend.add_child_sa(spec)
     child.state = INSTALLED
     child.installed_at = now
@@ -280,6 +282,15 @@ def install(sa: IkeSa, child: ChildSa, ni: bytes, nr: bytes, g_ir: bytes | None,
             child.mode.upper(), "-in-UDP" if child.encap else "")
     sa.emit(ev.CHILD_UP, "CHILD_SA established", child,
             message=f"{sa.prefix()}: CHILD_SA {described} established")
+
+
+def if_id(child_value: int | str, conn_value: int | str, unique: int) -> int:
+    """swanctl.conf's if_id_in/out: the child's, else the connection's; %unique and
+    %unique-dir become a number of this CHILD_SA's own."""
+    value = child_value or conn_value
+    if isinstance(value, str):
+        return 0x1000 + unique if value.startswith("%unique") else 0
+    return int(value or 0)
 
 
 def schedule(sa: IkeSa, child: ChildSa, now: float) -> None:

@@ -658,7 +658,9 @@ class IkeManager:
         local_ts = tuple(tsmod.from_conf(t, lip) for t in child.local_ts)
         remote_ts = tuple(tsmod.from_conf(t, rip) for t in child.remote_ts)
         install(TrapSpec(trap_id=trap_id, name=child.name, local_addr=lip, remote_addr=rip,
-                         local_ts=local_ts, remote_ts=remote_ts, mode=child.mode))
+                         local_ts=local_ts, remote_ts=remote_ts, mode=child.mode,
+                         if_id_in=cs.if_id(child.if_id_in, conn.if_id_in, trap_id),
+                         if_id_out=cs.if_id(child.if_id_out, conn.if_id_out, trap_id)))
         self.traps[trap_id] = (conn.name, child.name)
         log.info("%s: trap policy installed for %s === %s", child.name,
                  tsmod.list_str(local_ts), tsmod.list_str(remote_ts))
