@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first retransmission after S seconds (default 4.0, as strongSwan)")
     p.add_argument("--retransmit-tries", type=int, default=5, metavar="N",
                    help="retransmissions before giving up (default 5, as strongSwan)")
+    p.add_argument("--retransmit-base", type=_positive, default=1.8, metavar="B",
+                   help="each retransmission waits B times longer (default 1.8)")
+    p.add_argument("--retransmit-jitter", type=float, default=0.0, metavar="PCT",
+                   help="shorten each wait by up to PCT percent at random (default 0)")
 
     p = sub.add_parser("initiate", parents=[common], help="bring a child SA up and wait for it")
     p.add_argument("--child", required=True, metavar="NAME")
@@ -123,7 +127,9 @@ def run_daemon(args: argparse.Namespace) -> int:
                     dataplane=args.dataplane, port=args.port, port_nat_t=args.port_nat_t,
                     engine_options={"cookie_threshold": args.cookie_threshold,
                                     "retransmit_timeout": args.retransmit_timeout,
-                                    "retransmit_tries": args.retransmit_tries})
+                                    "retransmit_tries": args.retransmit_tries,
+                                    "retransmit_base": args.retransmit_base,
+                                    "retransmit_jitter": args.retransmit_jitter})
     try:
         return asyncio.run(daemon.run())
     except KeyboardInterrupt:

@@ -176,7 +176,7 @@ class IkeSa:
         if task.exchange == ExchangeType.IKE_SA_INIT:
             self.init_request = packet
         self.active = _Outstanding(task, self.my_mid, packet, 0,
-                                   now + self.mgr.options.retransmit_timeout)
+                                   now + self.retransmit_delay(0))
         self.mgr.send(packet, self.local, self.remote)
 
     def pack(self, exchange: int, response: bool, mid: int, payloads: Sequence[Any]) -> bytes:
@@ -356,8 +356,15 @@ class IkeSa:
         self.mgr.count("retransmits_sent")
         self.info("retransmit %d of %s request %d", act.tries, _exname(act.task.exchange),
                   act.message_id)
-        act.next_retransmit = now + opts.retransmit_timeout * (opts.retransmit_base ** act.tries)
+        act.next_retransmit = now + self.retransmit_delay(act.tries)
         self.mgr.send(act.packet, self.local, self.remote)
+
+    def retransmit_delay(self, tries: int) -> float:
+        """RFC 7296 2.1 with strongSwan's knobs: timeout * base**tries, less up to
+        retransmit_jitter percent at random so that peers do not retransmit in step."""
+        opts = self.mgr.options
+        delay = opts.retransmit_timeout * (opts.retransmit_base ** tries)
+        return delay - self.mgr.jitter(delay * opts.retransmit_jitter / 100.0)
 
     # ------------------------------------------------------------------ misc
     def find_child_by_spi(self, spi: int, inbound: bool) -> ChildSa | None:

@@ -246,3 +246,15 @@ def test_unknown_critical_payload_inside_sk_is_answered():
     assert n.notify_type == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and n.data == bytes([200])
     assert right.stats()["malformed_inner_requests"] == 1
     assert up(right)
+
+
+def test_retransmit_jitter_shortens_each_wait_within_its_bound():
+    opts = ManagerOptions(retransmit_jitter=20.0)
+    net, left, right = pair(Link(loss=1.0), left_options=opts)
+    left.initiate("net", None, net.now)
+    (sa,) = left.sas.values()
+    delays = [sa.retransmit_delay(n) for n in range(5) for _ in range(20)]
+    for n in range(5):
+        base = 4.0 * 1.8 ** n
+        ours = delays[n * 20:(n + 1) * 20]
+        assert all(0.8 * base <= d <= base for d in ours) and len(set(ours)) > 1
