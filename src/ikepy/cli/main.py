@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first retransmission after S seconds (default 4.0, as strongSwan)")
     p.add_argument("--retransmit-tries", type=int, default=5, metavar="N",
                    help="retransmissions before giving up (default 5, as strongSwan)")
+    p.add_argument("--keep-capabilities", action="store_true",
+                   help="do not drop root's other capabilities after start-up (debugging)")
     p.add_argument("--retransmit-base", type=_positive, default=1.8, metavar="B",
                    help="each retransmission waits B times longer (default 1.8)")
     p.add_argument("--retransmit-jitter", type=float, default=0.0, metavar="PCT",
@@ -125,6 +127,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         logging.getLogger("ikepy.config").warning("%s", w)
     daemon = Daemon(args.config, config, socket_path=socket_path(getattr(args, "socket", None)),
                     dataplane=args.dataplane, port=args.port, port_nat_t=args.port_nat_t,
+                    drop_privileges=not args.keep_capabilities,
                     engine_options={"cookie_threshold": args.cookie_threshold,
                                     "retransmit_timeout": args.retransmit_timeout,
                                     "retransmit_tries": args.retransmit_tries,

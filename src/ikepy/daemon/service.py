@@ -183,8 +183,10 @@ class Daemon:
         initiate_timeout: float = 30.0,
         addresses: list[str] | None = None,
         engine_options: dict[str, Any] | None = None,
+        drop_privileges: bool = True,
     ) -> None:
         self.engine_options = engine_options or {}
+        self.drop_privileges = drop_privileges
         self.config_path = config_path
         self.config = config
         self.socket_path = socket_path
@@ -232,6 +234,8 @@ class Daemon:
             await server.close()
             await runtime.stop()
             return 1
+        if self.drop_privileges:
+            self._drop_capabilities(backend)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -250,6 +254,24 @@ class Daemon:
             await runtime.stop(close_backend=True)
         log.info("stopped")
         return 0
+
+    @staticmethod
+    def _drop_capabilities(backend: Any) -> None:
+        """Sockets and devices are open: keep CAP_NET_ADMIN, _RAW and _BIND_SERVICE only."""
+        from ikepy.daemon import privileges
+
+        why = privileges.drop_capabilities()
+        on_threads = getattr(backend, "run_on_threads", None)
+        if why is None and on_threads is not None:
+            for result in on_threads(privileges.drop_capabilities):
+                why = why or result
+        if why is None and privileges.threads_above():
+            why = "a thread kept more capabilities"
+        if why is None:
+            log.info("dropped every capability but CAP_NET_ADMIN, CAP_NET_RAW and "
+                     "CAP_NET_BIND_SERVICE")
+        else:
+            log.warning("kept all capabilities: %s", why)
 
     def request_stop(self) -> None:
         if self._stop is not None:

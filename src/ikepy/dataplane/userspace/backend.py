@@ -51,6 +51,7 @@ from ikepy.dataplane.base import (
     EVENT_SOFT,
     ChildSaSpec,
     SaCounters,
+    TrapSpec,
     UnknownSa,
 )
 from ikepy.dataplane.userspace.esp import (
@@ -93,6 +94,9 @@ SendUdp = Callable[[bytes, AddrPort, AddrPort], object]
 UdpSender = Callable[[AddrPort, AddrPort], "Callable[..., object] | None"]
 OnEvent = Callable[[str, int], object]
 _IN_CACHE_MAX = 1024
+EVENT_ACQUIRE = "acquire"
+DROP_ACQUIRE = "acquire"  # outbound packet that hit a trap policy (no CHILD_SA yet)
+ACQUIRE_INTERVAL = 1.0  # at most one acquire per trap per this many seconds
 # UDP GSO limits (linux/udp.h UDP_MAX_SEGMENTS; the whole super-datagram is one IP packet)
 GSO_MAX_SEGMENTS = 64
 GSO_MAX_BYTES = 65000
@@ -191,6 +195,28 @@ class _ChildSa:
         self.mark_in = self.mark_out = m
 
 
+class _Trap:
+    """An installed trap policy."""
+
+    __slots__ = ("spec", "trap_id", "local_sels", "remote_sels", "last_acquire", "hits")
+
+    def __init__(self, spec: TrapSpec) -> None:
+        self.spec = spec
+        self.trap_id = spec.trap_id
+        self.local_sels: tuple[CompiledSelector, ...] = tuple(
+            compile_selector(s) for s in spec.local_selectors()
+        )
+        self.remote_sels: tuple[CompiledSelector, ...] = tuple(
+            compile_selector(s) for s in spec.remote_selectors()
+        )
+        self.last_acquire: float | None = None
+        self.hits = 0
+
+
+def _trap_route_key(trap_id: int) -> tuple[str, int]:
+    return ("trap", trap_id)
+
+
 class UserspaceBackend:
     """ESP in userspace over a TUN device; implements ``base.Backend``.
 
@@ -200,7 +226,9 @@ class UserspaceBackend:
       tun_name, mtu: the TUN device opened by :meth:`start`.
       install_routes: route each remote traffic selector via the TUN device.
       replay_window: default when a spec does not say (spec.replay_window wins).
-      on_event(kind, reqid): "soft", "hard", "seq_exhausted".
+      on_event(kind, reqid): "soft", "hard", "seq_exhausted"; "acquire" with a
+        trap id when an outbound packet hits a trap policy (:meth:`install_trap`)
+        and no CHILD_SA, at most once per ``acquire_interval`` seconds per trap.
       raw_esp: open raw protocol-50 sockets in :meth:`start` for ESP without UDP.
       keepalive_interval: seconds between NAT keepalives (0 disables the timer).
       deliver(inner): where decrypted packets go instead of the TUN device
@@ -238,6 +266,7 @@ class UserspaceBackend:
         rng: random.Random | None = None,
         udp_sender: UdpSender | None = None,
         gso: bool = True,
+        acquire_interval: float = ACQUIRE_INTERVAL,
     ) -> None:
         self._send_udp = send_udp
         self._udp_sender = udp_sender
@@ -261,6 +290,11 @@ class UserspaceBackend:
         self._spis: set[int] = set()
         self._drops: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self._drops["dummy"] = 0
+        self._drops[DROP_ACQUIRE] = 0
+        self.acquire_interval = acquire_interval
+        self.acquires = 0  # acquire events raised
+        self._traps: dict[int, _Trap] = {}
+        self._trap_spd: Spd[_Trap] = Spd()
         self.keepalives_sent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tun: TunDevice | None = None
@@ -272,6 +306,10 @@ class UserspaceBackend:
         self._tun_fd = -1
 
     # ------------------------------------------------------------------ life cycle
+
+    def run_on_threads(self, fn: Callable[[], object]) -> list[object]:
+        """Run ``fn`` on every thread this backend started (the netlink worker)."""
+        return [self._ipr.run_on_thread(fn)] if self._ipr is not None else []
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Open the TUN device (and raw ESP sockets), register them with the loop."""
@@ -300,6 +338,8 @@ class UserspaceBackend:
         if self.install_routes:
             for sa in self._sas.values():
                 self._add_routes(sa)
+            for trap in self._traps.values():
+                self._add_trap_routes(trap)
         if self.keepalive_interval > 0:
             self._keepalive_handle = self._loop.call_later(
                 self.keepalive_interval, self._keepalive_tick
@@ -330,6 +370,8 @@ class UserspaceBackend:
         self._sas.clear()
         self._sad = Sad()
         self._spd = Spd()
+        self._traps.clear()
+        self._trap_spd = Spd()
 
     @property
     def tun_index(self) -> int | None:
@@ -422,7 +464,66 @@ class UserspaceBackend:
         return dataclasses.replace(sa.c)
 
     def stats(self) -> dict[str, int]:
-        return dict(self._drops)
+        out = dict(self._drops)
+        out["acquires"] = self.acquires
+        return out
+
+    # ------------------------------------------------------------------ traps
+
+    def install_trap(self, spec: TrapSpec) -> None:
+        """A trap policy: routes for its remote selectors via the TUN device (as
+        for a CHILD_SA) and an SPD entry that turns the first outbound packet
+        without a CHILD_SA into ``on_event("acquire", trap_id)``.  Such packets
+        are dropped (counted as ``acquire``).  A CHILD_SA always takes
+        precedence: the trap is only looked at when no CHILD_SA matches."""
+        if spec.mode != "tunnel":
+            raise ValueError(f"userspace data plane supports tunnel mode only, not {spec.mode!r}")
+        if spec.trap_id in self._traps:
+            raise ValueError(f"trap {spec.trap_id} already installed")
+        trap = _Trap(spec)
+        self._traps[spec.trap_id] = trap
+        self._trap_spd.add(trap, trap.remote_sels, trap.local_sels)
+        if self.install_routes and self._routes is not None:
+            self._add_trap_routes(trap)
+
+    def uninstall_trap(self, trap_id: int) -> None:
+        """Remove a trap (and its routes, unless a CHILD_SA still needs them)."""
+        trap = self._traps.pop(trap_id, None)
+        if trap is None:
+            raise KeyError(trap_id)
+        self._trap_spd.remove(trap)
+        if self._routes is not None:
+            self._routes.remove(_trap_route_key(trap_id))
+
+    def traps(self) -> dict[int, int]:
+        """{trap id: packets that hit it}."""
+        return {t: trap.hits for t, trap in self._traps.items()}
+
+    def _add_trap_routes(self, trap: _Trap) -> None:
+        assert self._routes is not None
+        spec = trap.spec
+        self._routes.add(
+            _trap_route_key(trap.trap_id),
+            spec.remote_selectors(),
+            spec.local_selectors(),
+            spec.remote_addr,
+        )
+
+    def _trapped(self, pkt: bytes) -> bool:
+        """An outbound packet without a CHILD_SA: True (and counted) if a trap
+        caught it; raises the acquire event, rate-limited per trap."""
+        trap = self._trap_spd.lookup(pkt)
+        if trap is None:
+            return False
+        trap.hits += 1
+        self._drop(DROP_ACQUIRE)
+        now = time.monotonic()
+        if trap.last_acquire is None or now - trap.last_acquire >= self.acquire_interval:
+            trap.last_acquire = now
+            self.acquires += 1
+            log.info("trap %d (%s): acquire for an outbound packet", trap.trap_id, trap.spec.name)
+            self._event(EVENT_ACQUIRE, trap.trap_id)
+        return True
 
     def sequence_numbers(self, reqid: int) -> tuple[int, int]:
         """(last outbound sequence number, highest inbound one) of a CHILD_SA."""
@@ -553,11 +654,10 @@ class UserspaceBackend:
         None (counted) when it cannot go out."""
         sa = self._spd.lookup(pkt)
         if sa is None:
-            self._drop(
-                DROP_MALFORMED
-                if len(pkt) < 20 or pkt[0] >> 4 not in (4, 6)
-                else DROP_NO_SA_FOR_SELECTOR
-            )
+            if len(pkt) < 20 or pkt[0] >> 4 not in (4, 6):
+                self._drop(DROP_MALFORMED)
+            elif not (self._traps and self._trapped(pkt)):
+                self._drop(DROP_NO_SA_FOR_SELECTOR)
             return None
         if sa.dead:
             self._drop(DROP_HARD_EXPIRED)

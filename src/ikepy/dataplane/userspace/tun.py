@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import os
 import struct
+from collections.abc import Callable, Hashable
 
 from pyroute2 import IPRoute
 
@@ -73,7 +74,7 @@ class RouteTable:
         self._ifindex = ifindex
         self._table = table
         self._refs: dict[IPNetwork, int] = {}
-        self._by_reqid: dict[int, list[IPNetwork]] = {}
+        self._by_reqid: dict[Hashable, list[IPNetwork]] = {}  # CHILD_SA reqid or trap key
 
     def host_addresses(self) -> list[IPAddress]:
         out: list[IPAddress] = []
@@ -94,7 +95,7 @@ class RouteTable:
 
     def add(
         self,
-        reqid: int,
+        reqid: Hashable,
         remote: tuple[Selector, ...],
         local: tuple[Selector, ...],
         peer: IPAddress | None = None,
@@ -130,7 +131,7 @@ class RouteTable:
         self._by_reqid.setdefault(reqid, []).extend(installed)
         return installed
 
-    def remove(self, reqid: int) -> None:
+    def remove(self, reqid: Hashable) -> None:
         for net in self._by_reqid.pop(reqid, []):
             n = self._refs.get(net, 0) - 1
             if n > 0:
@@ -175,6 +176,10 @@ class NetlinkWorker:
 
     def __getattr__(self, name: str) -> object:
         return lambda *a, **kw: self._call(name, *a, **kw)
+
+    def run_on_thread(self, fn: Callable[[], object]) -> object:
+        """Run ``fn`` on the worker thread (capabilities are per thread)."""
+        return self._pool.submit(fn).result()
 
     def close(self) -> None:
         try:
