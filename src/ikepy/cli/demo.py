@@ -35,15 +35,19 @@ LEFT_IP, RIGHT_IP = "127.0.0.1", "127.0.0.2"
 PSK = secrets.token_hex(24)  # fresh for every run: the demo has no secret to keep
 
 
-def swanctl_conf(me: str, my_ip: str, peer: str, peer_ip: str, my_net: str, peer_net: str) -> str:
+def swanctl_conf(me: str, my_ip: str, peer: str, peer_ip: str, my_net: str, peer_net: str,
+                 transport: str | None = None, psk: str | None = None) -> str:
+    """One demo side in swanctl.conf syntax; ``transport`` is the line that says how
+    IKE and ESP travel (the loopback demo's ports, the namespace demo's encap = no)."""
+    if transport is None:
+        transport = f"local_port = {IKE_PORT}\n        remote_port = {IKE_PORT}"
     return f"""\
 connections {{
     demo {{
         version = 2
         local_addrs = {my_ip}
         remote_addrs = {peer_ip}
-        local_port = {IKE_PORT}
-        remote_port = {IKE_PORT}
+        {transport}
         proposals = aes256gcm16-prfsha256-x25519
         local {{
             auth = psk
@@ -67,7 +71,7 @@ secrets {{
     ike-demo {{
         id-1 = {me}
         id-2 = {peer}
-        secret = "{PSK}"
+        secret = "{psk or PSK}"
     }}
 }}
 """

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -29,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ikepy.cli import demo
+
 LEFT_OUTER, RIGHT_OUTER = "10.99.0.1", "10.99.0.2"
 LEFT_INNER, RIGHT_INNER = "10.1.0.1", "10.2.0.1"
 LEFT_NET, RIGHT_NET = "10.1.0.0/24", "10.2.0.0/24"
-PSK = secrets.token_hex(24)  # fresh for every run: the demo has no secret to keep
 STEP_TIMEOUT = 20.0
 
 
@@ -51,40 +51,8 @@ def netns_unavailable() -> str | None:
 
 
 def swanctl_conf(me: str, my_ip: str, peer: str, peer_ip: str, my_net: str, peer_net: str) -> str:
-    return f"""\
-connections {{
-    demo {{
-        version = 2
-        local_addrs = {my_ip}
-        remote_addrs = {peer_ip}
-        encap = no
-        proposals = aes256gcm16-prfsha256-x25519
-        local {{
-            auth = psk
-            id = {me}
-        }}
-        remote {{
-            auth = psk
-            id = {peer}
-        }}
-        children {{
-            net {{
-                local_ts = {my_net}
-                remote_ts = {peer_net}
-                esp_proposals = aes256gcm16-x25519
-                mode = tunnel
-            }}
-        }}
-    }}
-}}
-secrets {{
-    ike-demo {{
-        id-1 = {me}
-        id-2 = {peer}
-        secret = "{PSK}"
-    }}
-}}
-"""
+    # raw ESP between the namespaces (no NAT, nothing forces UDP encapsulation)
+    return demo.swanctl_conf(me, my_ip, peer, peer_ip, my_net, peer_net, transport="encap = no")
 
 
 class DemoError(Exception):

@@ -115,8 +115,22 @@ def as_selector(ts: object) -> Selector:
     )
 
 
+class _HasSelectors:
+    """local_ts/remote_ts normalised to Selectors (shared by ChildSaSpec and TrapSpec)."""
+
+    __slots__ = ()
+    local_ts: tuple[object, ...]
+    remote_ts: tuple[object, ...]
+
+    def local_selectors(self) -> tuple[Selector, ...]:
+        return tuple(as_selector(t) for t in self.local_ts)
+
+    def remote_selectors(self) -> tuple[Selector, ...]:
+        return tuple(as_selector(t) for t in self.remote_ts)
+
+
 @dataclass(frozen=True, slots=True)
-class ChildSaSpec:
+class ChildSaSpec(_HasSelectors):
     """Everything a backend needs to install one CHILD_SA (both directions).
 
     ``reqid`` names the CHILD_SA towards the backend (delete, counters, events);
@@ -154,15 +168,9 @@ class ChildSaSpec:
     if_id_in: int = 0
     if_id_out: int = 0
 
-    def local_selectors(self) -> tuple[Selector, ...]:
-        return tuple(as_selector(t) for t in self.local_ts)
-
-    def remote_selectors(self) -> tuple[Selector, ...]:
-        return tuple(as_selector(t) for t in self.remote_ts)
-
 
 @dataclass(frozen=True, slots=True)
-class TrapSpec:
+class TrapSpec(_HasSelectors):
     """A trap policy (start_action / dpd_action / close_action = trap): the first
     outbound packet that matches ``local_ts`` -> ``remote_ts`` and has no CHILD_SA
     makes the backend call ``on_event("acquire", trap_id)``; the engine then
@@ -177,12 +185,6 @@ class TrapSpec:
     mode: str = "tunnel"
     if_id_in: int = 0
     if_id_out: int = 0
-
-    def local_selectors(self) -> tuple[Selector, ...]:
-        return tuple(as_selector(t) for t in self.local_ts)
-
-    def remote_selectors(self) -> tuple[Selector, ...]:
-        return tuple(as_selector(t) for t in self.remote_ts)
 
 
 @dataclass(slots=True)
