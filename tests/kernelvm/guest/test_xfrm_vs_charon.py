@@ -34,7 +34,8 @@ CASES = [
     # (id, ikepy side, esp_proposals, encap)
     ("ikepy-init-gcm-encap", "left", "aes256gcm16-x25519", True),
     ("charon-init-cbc-sha256-plain", "right", "aes128-sha256-x25519", False),
-    ("ikepy-init-cbc-sha256-plain", "left", "aes128-sha256-x25519", False),
+    # ikepy initiating AES-CBC + HMAC-SHA-256 as plain ESP: in
+    # test_xfrm_traps_rekey_ifid.py (through an XFRM interface), to keep the VM run short
     ("charon-init-gcm-encap", "right", "aes256gcm16-x25519", True),
 ]
 

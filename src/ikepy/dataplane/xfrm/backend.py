@@ -54,6 +54,7 @@ from ikepy.dataplane.base import (
     ChildSaSpec,
     SaCounters,
     Selector,
+    TrapSpec,
     UnknownSa,
 )
 from ikepy.dataplane.xfrm import uapi as u
@@ -96,9 +97,17 @@ class _Installed:
 
 
 @dataclass(slots=True)
+class _Trap:
+    spec: TrapSpec
+    kreqid: int
+    set_key: tuple[Any, ...]
+    policy_keys: list[tuple[Any, ...]]
+
+
+@dataclass(slots=True)
 class _PolicySet:
     kreqid: int
-    owners: set[int]
+    owners: set[int]  # engine reqids of CHILD_SAs and trap ids
 
 
 def port_blocks(start: int, end: int) -> list[tuple[int, int]]:
@@ -185,6 +194,10 @@ class XfrmBackend:
         self._children: dict[int, _Installed] = {}
         self._sets: dict[tuple[Any, ...], _PolicySet] = {}
         self._policies: dict[tuple[Any, ...], set[int]] = {}  # policy key -> owner reqids
+        # policy key -> {owner: UPDPOLICY body}, and the owner whose body is in the kernel
+        self._bodies: dict[tuple[Any, ...], dict[int, bytes]] = {}
+        self._active: dict[tuple[Any, ...], int] = {}
+        self._traps: dict[int, _Trap] = {}
         self._spis: set[int] = set()
         self._by_spi: dict[tuple[IPAddr, int], int] = {}  # (daddr, spi) -> engine reqid
         self._fired: set[tuple[str, int]] = set()
@@ -384,6 +397,11 @@ class XfrmBackend:
         return out
 
     def close(self) -> None:
+        for trap_id in list(self._traps):
+            try:
+                self.uninstall_trap(trap_id)
+            except Exception as exc:  # noqa: BLE001 - keep removing the rest
+                log.warning("could not remove trap policy %d from the kernel: %s", trap_id, exc)
         for reqid in list(self._children):
             try:
                 self.delete_child_sa(reqid)
@@ -392,6 +410,8 @@ class XfrmBackend:
         for key in list(self._policies):  # left over from a failed add
             self._del_policy_key(key)
         self._policies.clear()
+        self._bodies.clear()
+        self._active.clear()
         if self._events is not None:
             if self._loop is not None:
                 with contextlib.suppress(Exception):
@@ -454,8 +474,13 @@ class XfrmBackend:
             attrs = u.parse_attrs(body, u.XFRM_USER_ACQUIRE.size)
             tmpl = attrs.get(u.XFRMA_TMPL, b"")
             kreqid = u.UserTmpl.unpack(tmpl).reqid if len(tmpl) >= u.XFRM_USER_TMPL.size else 0
-            owners = next((p.owners for p in self._sets.values() if p.kreqid == kreqid), set())
-            reqid = max(owners) if owners else 0
+            trap = self.trap_for_kreqid(kreqid)
+            if trap is not None:
+                reqid = trap
+            else:
+                owners = next((p.owners for p in self._sets.values() if p.kreqid == kreqid),
+                              set())
+                reqid = max(owners) if owners else 0
             fam = sel.family or socket.AF_INET
             info_a = AcquireInfo(reqid, kreqid, u.unpack_addr(saddr, fam),
                                  u.unpack_addr(daddr_raw, fam), sel)
@@ -476,7 +501,7 @@ class XfrmBackend:
                 return k
         raise RuntimeError("no free kernel reqid left")
 
-    def _set_key(self, spec: ChildSaSpec) -> tuple[Any, ...]:
+    def _set_key(self, spec: ChildSaSpec | TrapSpec) -> tuple[Any, ...]:
         return (spec.local_addr, spec.remote_addr, spec.mode,
                 tuple(sorted(map(repr, spec.local_selectors()))),
                 tuple(sorted(map(repr, spec.remote_selectors()))))
@@ -491,12 +516,12 @@ class XfrmBackend:
             src, dst, spi = spec.remote_addr, spec.local_addr, spec.spi_in
             ekey, akey = spec.encr_key_in, spec.integ_key_in
             sport, dport = spec.remote_port, spec.local_port
-            mark, if_id = self.mark_in, self.if_id_in
+            mark, if_id = self.mark_in, spec.if_id_in or self.if_id_in
         else:
             src, dst, spi = spec.local_addr, spec.remote_addr, spec.spi_out
             ekey, akey = spec.encr_key_out, spec.integ_key_out
             sport, dport = spec.local_port, spec.remote_port
-            mark, if_id = self.mark_out, self.if_id_out
+            mark, if_id = self.mark_out, spec.if_id_out or self.if_id_out
         fam = u.family_of(dst)
         mode = u.XFRM_MODE_TUNNEL if spec.mode == "tunnel" else u.XFRM_MODE_TRANSPORT
         flags = 0
@@ -616,13 +641,16 @@ class XfrmBackend:
             self._del_state(daddr, spi, u.IPPROTO_ESP, self._mark_attr(mark))
 
     # -- policies ----------------------------------------------------------------------
-    def policy_messages(self, spec: ChildSaSpec, kreqid: int
-                        ) -> list[tuple[tuple[Any, ...], bytes]]:
-        """[(policy key, UPDPOLICY body), ...] for a CHILD_SA (public for tests)."""
+    def policy_messages(self, spec: ChildSaSpec | TrapSpec, kreqid: int, *,
+                        outbound_only: bool = False) -> list[tuple[tuple[Any, ...], bytes]]:
+        """[(policy key, UPDPOLICY body), ...] for a CHILD_SA or (``outbound_only``)
+        a trap (public for tests)."""
         mode = u.XFRM_MODE_TUNNEL if spec.mode == "tunnel" else u.XFRM_MODE_TRANSPORT
-        out_dirs: list[tuple[int, bool]] = [(u.XFRM_POLICY_OUT, False), (u.XFRM_POLICY_IN, True)]
-        if mode == u.XFRM_MODE_TUNNEL and self.install_fwd:
-            out_dirs.append((u.XFRM_POLICY_FWD, True))
+        out_dirs: list[tuple[int, bool]] = [(u.XFRM_POLICY_OUT, False)]
+        if not outbound_only:
+            out_dirs.append((u.XFRM_POLICY_IN, True))
+            if mode == u.XFRM_MODE_TUNNEL and self.install_fwd:
+                out_dirs.append((u.XFRM_POLICY_FWD, True))
         result = []
         for lsel in spec.local_selectors():
             for rsel in spec.remote_selectors():
@@ -631,10 +659,10 @@ class XfrmBackend:
                     for sel in sels:
                         if inbound:
                             t_src, t_dst = spec.remote_addr, spec.local_addr
-                            mark, if_id = self.mark_in, self.if_id_in
+                            mark, if_id = self.mark_in, spec.if_id_in or self.if_id_in
                         else:
                             t_src, t_dst = spec.local_addr, spec.remote_addr
-                            mark, if_id = self.mark_out, self.if_id_out
+                            mark, if_id = self.mark_out, spec.if_id_out or self.if_id_out
                         tunnel = mode == u.XFRM_MODE_TUNNEL
                         tmpl = u.UserTmpl(kreqid, mode, u.family_of(t_dst),
                                           daddr=t_dst if tunnel else None,
@@ -649,26 +677,103 @@ class XfrmBackend:
                         result.append((key, body))
         return result
 
-    def _add_policies(self, inst: _Installed) -> None:
-        for key, body in self.policy_messages(inst.spec, inst.kreqid):
+    def _add_policies(self, inst: _Installed | _Trap, *, trap: bool = False) -> None:
+        """Install (or take a reference on) each policy; a policy already in the
+        kernel with another template (a trap's, or another set's) is replaced,
+        the CHILD_SA's template winning over a trap's."""
+        owner = inst.spec.trap_id if isinstance(inst, _Trap) else inst.spec.reqid
+        for key, body in self.policy_messages(inst.spec, inst.kreqid, outbound_only=trap):
             owners = self._policies.get(key)
-            if owners is None or not owners:
+            bodies = self._bodies.setdefault(key, {})
+            active = self._active.get(key)
+            current = bodies.get(active) if active is not None else None
+            if not owners or (current != body and not (trap and self._is_child(active))):
                 self.nl.request(u.XFRM_MSG_UPDPOLICY, body,
                                 what=f"install {_DIRS[key[0]]} policy {_sel_str(key[1])}")
-                self._policies[key] = set()
-            self._policies[key].add(inst.spec.reqid)
+                self._active[key] = owner
+            self._policies.setdefault(key, set()).add(owner)
+            bodies[owner] = body
             inst.policy_keys.append(key)
 
-    def _release_policies(self, inst: _Installed) -> None:
+    def _is_child(self, owner: int | None) -> bool:
+        return owner is not None and owner in self._children
+
+    def _release_policies(self, inst: _Installed | _Trap) -> None:
+        owner = inst.spec.trap_id if isinstance(inst, _Trap) else inst.spec.reqid
         for key in inst.policy_keys:
             owners = self._policies.get(key)
             if owners is None:
                 continue
-            owners.discard(inst.spec.reqid)
+            owners.discard(owner)
+            bodies = self._bodies.get(key, {})
+            bodies.pop(owner, None)
             if not owners:
                 del self._policies[key]
+                self._bodies.pop(key, None)
+                self._active.pop(key, None)
                 self._del_policy_key(key)
+            elif self._active.get(key) == owner:
+                # the template in the kernel was the leaving owner's: put back one of
+                # the others (a CHILD_SA's before a trap's)
+                rest = sorted(owners, key=lambda o: (o in self._children, o))
+                nxt = rest[-1]
+                self._active[key] = nxt
+                if nxt in bodies:
+                    try:
+                        self.nl.request(u.XFRM_MSG_UPDPOLICY, bodies[nxt],
+                                        what=f"restore {_DIRS[key[0]]} policy "
+                                             f"{_sel_str(key[1])}")
+                    except XfrmError as exc:
+                        log.warning("%s", exc)
         inst.policy_keys.clear()
+
+    # -- trap policies -----------------------------------------------------------------
+    def install_trap(self, spec: TrapSpec) -> None:
+        """An ``out`` policy whose template (tunnel mode, the trap's addresses, a
+        kernel reqid shared with the CHILD_SAs of the same selectors) has no state:
+        the kernel sends XFRM_MSG_ACQUIRE for the first packet, which becomes
+        ``on_event("acquire", trap_id)``."""
+        if spec.trap_id in self._traps:
+            raise ValueError(f"trap {spec.trap_id} already installed")
+        if spec.trap_id in self._children:
+            raise ValueError(f"trap id {spec.trap_id} is a CHILD_SA's reqid")
+        set_key = self._set_key(spec)
+        pset = self._sets.get(set_key)
+        kreqid = pset.kreqid if pset is not None else self._alloc_kreqid()
+        trap = _Trap(spec, kreqid, set_key, [])
+        try:
+            self._add_policies(trap, trap=True)
+        except BaseException:
+            self._release_policies(trap)
+            raise
+        if pset is None:
+            self._sets[set_key] = _PolicySet(kreqid, {spec.trap_id})
+        else:
+            pset.owners.add(spec.trap_id)
+        self._traps[spec.trap_id] = trap
+        log.info("trap policy %d (%s) installed with kernel reqid %#x", spec.trap_id,
+                 spec.name, kreqid)
+
+    def uninstall_trap(self, trap_id: int) -> None:
+        """Remove a trap; its policies stay while a CHILD_SA still uses them."""
+        trap = self._traps.pop(trap_id, None)
+        if trap is None:
+            raise KeyError(trap_id)
+        self._release_policies(trap)
+        pset = self._sets.get(trap.set_key)
+        if pset is not None:
+            pset.owners.discard(trap_id)
+            if not pset.owners:
+                del self._sets[trap.set_key]
+
+    def trap_for_kreqid(self, kreqid: int) -> int | None:
+        """The trap id whose policy carries ``kreqid`` (lowest id), or None."""
+        hits = [t for t, trap in self._traps.items() if trap.kreqid == kreqid]
+        return min(hits) if hits else None
+
+    def traps(self) -> dict[int, int]:
+        """{trap id: kernel reqid}."""
+        return {t: trap.kreqid for t, trap in self._traps.items()}
 
     def _del_policy_key(self, key: tuple[Any, ...]) -> None:
         direction, sel, mark, if_id = key
