@@ -11,12 +11,14 @@ route sends the inner traffic out, the XFRM policy catches it.
 each role once with AES-GCM-256 in UDP encapsulation (``encap = yes``) and once
 with AES-CBC-128 + HMAC-SHA-256-128 as plain ESP (protocol 50);
 
-then ping through the tunnel, and the kernel's counters (``ip -s xfrm
-state``) must equal what ``ikepy list-sas`` reports.
+then ping and a 2 MiB iperf3 TCP transfer through the tunnel, and the
+kernel's counters (``ip -s xfrm state``) must equal what ``ikepy list-sas``
+reports.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -106,6 +108,15 @@ def test_tunnel_with_charon(case, ikepy_side, esp, encap):
             (csa,) = charon.list_sas()
             (cchild,) = csa["children"]
             assert cchild["packets-in"] == k_out[1] and cchild["packets-out"] == k_in[1]
+            # a TCP transfer through the tunnel: iperf3 sends 2 MiB from left to right
+            server = topo.popen(topo.right, "iperf3", "-s", "-1", "-B", topo.right_inner)
+            wait_for(lambda: ":5201" in run(topo.right, "ss", "-ltnH").stdout, SLOW,
+                     interval=0.5, what="iperf3's server")
+            sent = run(topo.left, "iperf3", "-c", topo.right_inner, "-B", topo.left_inner,
+                       "-n", "2M", "-J", timeout=SLOW)
+            server.wait(timeout=SLOW)
+            got = json.loads(sent.stdout)["end"]["sum_received"]["bytes"]
+            assert got >= 2 * 1024 * 1024, sent.stdout[-2000:]
             stat = run(ikepy_ns, "cat", "/proc/net/xfrm_stat").stdout
             errors = [ln for ln in stat.splitlines() if ln.split() and ln.split()[-1] != "0"]
             assert not errors, errors
