@@ -17,10 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives import constant_time, hashes, hmac
-
 from ..crypto.prf import Prf
-from ..crypto.proposals import describe, explain_mismatch, select_proposal
+from ..crypto.proposals import explain_mismatch, select_proposal
 from ..dataplane.base import TrapSpec
 from ..wire.enums import ExchangeType, HeaderFlags, NotifyType
 from ..wire.errors import CodecError, InvalidMajorVersion, UnsupportedCriticalPayload
@@ -30,9 +28,9 @@ from ..wire.payloads import KePayload, NoncePayload, NotifyPayload, SaPayload
 from ..wire.rules import check_rules
 from . import child_sa as cs
 from . import events as ev
-from . import lifecycle
+from . import lifecycle, views
 from . import ts as tsmod
-from .algorithms import algorithms_str
+from .cookies import CookieJar
 from .errors import ProtocolError
 from .identity import Identity, id_matches
 from .ike_sa import CONNECTING, CREATED, DESTROYED, ESTABLISHED, IkeSa
@@ -81,7 +79,7 @@ class IkeManager:
         self._outbox: list[tuple[bytes, Addr, Addr]] = []
         self._events: list[ev.Event] = []
         self._ids = {"ike": 0, "child": 0, "reqid": 0}
-        self._cookie_secrets: list[tuple[int, bytes, float]] = []
+        self.cookies = CookieJar(self.rng, self.options.cookie_secret_lifetime)
         self.traps: dict[int, tuple[str, str]] = {}  # trap id -> (connection, child)
         self._now = 0.0
         self.responders: dict[int, Callable[[IkeSa, Sequence[Any], float], list[Any]]] = {
@@ -240,12 +238,13 @@ class IkeManager:
         if len(self.half_open) >= self.options.cookie_threshold:
             first = payloads[0]
             ok = (isinstance(first, NotifyPayload) and first.notify_type == NotifyType.COOKIE
-                  and self._cookie_valid(first.data, nonce.data, remote[0], msg.header.spi_i, now))
+                  and self.cookies.valid(first.data, nonce.data, remote[0], msg.header.spi_i, now))
             if not ok:
                 # 2.6: no state, no Diffie-Hellman before the initiator proves its address
                 self.count("cookies_sent")
                 self._reply_plain(msg, local, remote, NotifyType.COOKIE,
-                                  self._cookie(nonce.data, remote[0], msg.header.spi_i, now))
+                                  self.cookies.make(nonce.data, remote[0], msg.header.spi_i,
+                                                    now))
                 return
         opts = self.options
         if opts.block_threshold and self.half_open_by_ip[remote[0]] >= opts.block_threshold:
@@ -308,33 +307,6 @@ class IkeManager:
         sa.last_response = (0, packet)
         sa.peer_mid = 1
         self.send(packet, local, remote)
-
-    # ------------------------------------------------------------------ cookies
-    def _cookie_secret(self, now: float) -> tuple[int, bytes]:
-        secrets = self._cookie_secrets
-        if not secrets or now - secrets[-1][2] > self.options.cookie_secret_lifetime:
-            version = (secrets[-1][0] + 1) % 256 if secrets else 0
-            secrets.append((version, self.rng.bytes(32), now))
-            del secrets[:-2]  # the current secret and the one before it
-        return secrets[-1][0], secrets[-1][1]
-
-    @staticmethod
-    def _cookie_mac(secret: bytes, ni: bytes, ip: str, spi_i: bytes) -> bytes:
-        # 2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)
-        mac = hmac.HMAC(secret, hashes.SHA256())
-        mac.update(ni + ipaddress.ip_address(ip).packed + spi_i)
-        return mac.finalize()[:16]
-
-    def _cookie(self, ni: bytes, ip: str, spi_i: bytes, now: float) -> bytes:
-        version, secret = self._cookie_secret(now)
-        return bytes([version]) + self._cookie_mac(secret, ni, ip, spi_i)
-
-    def _cookie_valid(self, cookie: bytes, ni: bytes, ip: str, spi_i: bytes, now: float) -> bool:
-        self._cookie_secret(now)
-        for version, secret, _ in self._cookie_secrets:
-            if len(cookie) == 17 and cookie[0] == version:
-                return constant_time.bytes_eq(cookie[1:], self._cookie_mac(secret, ni, ip, spi_i))
-        return False
 
     # --------------------------------------------------------------- matching
     @staticmethod
@@ -754,65 +726,11 @@ class IkeManager:
     # ------------------------------------------------------------------- views
     def list_sas(self, now: float | None = None) -> list[dict[str, Any]]:
         now = self._now if now is None else now
-        out = []
-        for sa in sorted(self.sas.values(), key=lambda s: s.uniqueid):
-            rekey = getattr(sa.conn, "rekey_time", 0)
-            out.append({
-                "name": sa.name, "uniqueid": sa.uniqueid, "state": sa.state, "version": 2,
-                "role": "initiator" if sa.initiator else "responder",
-                "local_addr": sa.local[0], "local_port": sa.local[1],
-                "remote_addr": sa.remote[0], "remote_port": sa.remote[1],
-                "local_id": str(sa.local_id) if sa.local_id else None,
-                "remote_id": str(sa.remote_id) if sa.remote_id else None,
-                "spi_i": sa.spi_i.hex(), "spi_r": sa.spi_r.hex(),
-                "algorithms": algorithms_str(sa.selected) if sa.selected else None,
-                "nat_local": sa.nat_local, "nat_remote": sa.nat_remote,
-                "established_s": int(now - sa.established_at) if sa.established_at else None,
-                "rekey_in_s": (int(sa.established_at + rekey - now)
-                               if sa.established_at and rekey else None),
-                "children": [self._child_view(c, now) for c in sa.children],
-            })
-        return out
-
-    def _child_view(self, c: cs.ChildSa, now: float) -> dict[str, Any]:
-        try:
-            cnt = self.backend.counters(c.reqid)
-            counters = {"bytes_in": cnt.bytes_in, "packets_in": cnt.packets_in,
-                        "bytes_out": cnt.bytes_out, "packets_out": cnt.packets_out}
-        except KeyError:
-            counters = {"bytes_in": 0, "packets_in": 0, "bytes_out": 0, "packets_out": 0}
-        rekey = getattr(c.conf, "rekey_time", 0)
-        life = getattr(c.conf, "life_time", 0)
-        return {
-            "name": c.name, "uniqueid": c.uniqueid, "reqid": c.reqid, "state": c.state,
-            "mode": c.mode.upper(), "protocol": "ESP", "encap": c.encap,
-            "spi_in": f"{c.spi_in:08x}", "spi_out": f"{c.spi_out:08x}",
-            "algorithms": algorithms_str(c.selected, esp=True) if c.selected else None,
-            "local_ts": [tsmod.ts_str(t) for t in c.local_ts],
-            "remote_ts": [tsmod.ts_str(t) for t in c.remote_ts],
-            **counters,
-            "installed_s": int(now - c.installed_at),
-            "rekey_in_s": int(c.installed_at + rekey - now) if rekey else None,
-            "life_in_s": int(c.installed_at + life - now) if life else None,
-        }
+        return [views.ike_sa_view(sa, self.backend, now)
+                for sa in sorted(self.sas.values(), key=lambda s: s.uniqueid)]
 
     def list_conns(self) -> list[dict[str, Any]]:
-        out = []
-        for conn in self.config.connections.values():
-            out.append({
-                "name": conn.name, "version": conn.version,
-                "local_addrs": list(conn.local_addrs), "remote_addrs": list(conn.remote_addrs),
-                "proposals": [describe(p) for p in conn.proposals],
-                "local": [{"auth": r.auth, "id": r.id} for r in conn.local],
-                "remote": [{"auth": r.auth, "id": r.id} for r in conn.remote],
-                "children": [{
-                    "name": ch.name, "mode": ch.mode, "start_action": ch.start_action,
-                    "esp_proposals": [describe(p) for p in ch.esp_proposals],
-                    "local_ts": [t.text for t in ch.local_ts],
-                    "remote_ts": [t.text for t in ch.remote_ts],
-                } for ch in conn.children.values()],
-            })
-        return out
+        return [views.conn_view(c) for c in self.config.connections.values()]
 
     def stats(self) -> dict[str, int]:
         out = dict(self.counters)
