@@ -50,6 +50,36 @@ class SystemRng:
         return os.urandom(n)
 
 
+class UnauthenticatedLog:
+    """Log lines caused by unauthenticated datagrams, at most ``per_second`` a second.
+
+    A flood of garbage or of IKE_SA_INIT must not become a flood of log lines;
+    what is held back is counted (``log_lines_suppressed``) and said once the
+    next line gets through.
+    """
+
+    def __init__(self, mgr: IkeManager, per_second: int = 20) -> None:
+        self._mgr = mgr
+        self._per_second = per_second
+        self._second = -1
+        self._used = 0
+        self._held = 0
+
+    def __call__(self, level: int, msg: str, *args: Any) -> None:
+        second = int(self._mgr._now)
+        if second != self._second:
+            self._second, self._used = second, 0
+        if self._used >= self._per_second:
+            self._held += 1
+            self._mgr.count("log_lines_suppressed")
+            return
+        self._used += 1
+        if self._held:
+            msg += f" ({self._held} similar lines held back)"
+            self._held = 0
+        log.log(level, msg, *args)
+
+
 class InitiateError(ValueError):
     """An operator's initiate/terminate request that can't be carried out; says why."""
 
@@ -80,6 +110,7 @@ class IkeManager:
         self._events: list[ev.Event] = []
         self._ids = {"ike": 0, "child": 0, "reqid": 0}
         self.cookies = CookieJar(self.rng, self.options.cookie_secret_lifetime)
+        self.unauth_log = UnauthenticatedLog(self)
         self.traps: dict[int, tuple[str, str]] = {}  # trap id -> (connection, child)
         self._now = 0.0
         self.responders: dict[int, Callable[[IkeSa, Sequence[Any], float], list[Any]]] = {
@@ -158,7 +189,8 @@ class IkeManager:
         except CodecError as e:
             # tier 1: unauthenticated garbage is dropped, counted and logged, no state change
             self.count("dropped_malformed")
-            log.info("dropped a malformed IKE message from %s[%d]: %s", remote[0], remote[1], e)
+            self.unauth_log(logging.INFO, "dropped a malformed IKE message from %s[%d]: %s",
+                            remote[0], remote[1], e)
             self._codec_error_reply(data, e, local, remote)
             return
         h = msg.header
@@ -225,7 +257,7 @@ class IkeManager:
             check_rules(ExchangeType.IKE_SA_INIT, False, payloads)
         except CodecError as e:
             self.count("dropped_malformed")
-            log.info("dropped IKE_SA_INIT from %s: %s", remote[0], e)
+            self.unauth_log(logging.INFO, "dropped IKE_SA_INIT from %s: %s", remote[0], e)
             return
         self.count("ike_sa_init_requests")
         failed = self.auth_failures.get(remote[0])
@@ -260,8 +292,9 @@ class IkeManager:
         conns = self.candidate_conns(local[0], remote[0])
         if not conns:
             self.count("no_config")
-            log.warning("no IKE config found for %s...%s, sending NO_PROPOSAL_CHOSEN",
-                        local[0], remote[0])
+            self.unauth_log(logging.WARNING,
+                            "no IKE config found for %s...%s, sending NO_PROPOSAL_CHOSEN",
+                            local[0], remote[0])
             self._reply_plain(msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN)
             return
         chosen = None
@@ -272,17 +305,19 @@ class IkeManager:
                 break
         if chosen is None:
             self.count("no_proposal_chosen")
-            log.warning("IKE_SA_INIT from %s: no acceptable proposal, sending NO_PROPOSAL_CHOSEN; %s",
-                        remote[0], "; ".join(f"{c.name}: {explain_mismatch(c.proposals, sap.proposals)}"
-                                             for c in conns))
+            self.unauth_log(logging.WARNING,
+                            "IKE_SA_INIT from %s: no acceptable proposal, sending "
+                            "NO_PROPOSAL_CHOSEN; %s", remote[0],
+                            "; ".join(f"{c.name}: {explain_mismatch(c.proposals, sap.proposals)}"
+                                      for c in conns))
             self._reply_plain(msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN)
             return
         wire_prop, selected = chosen
         assert selected.ke_id is not None  # an IKE proposal always has a KE transform
         if kep.group != selected.ke_id:
             self.count("invalid_ke_sent")
-            log.info("IKE_SA_INIT from %s: KE group %d but we chose %d, sending INVALID_KE_PAYLOAD",
-                     remote[0], kep.group, selected.ke_id)
+            self.unauth_log(logging.INFO, "IKE_SA_INIT from %s: KE group %d but we chose %d, "
+                            "sending INVALID_KE_PAYLOAD", remote[0], kep.group, selected.ke_id)
             self._reply_plain(msg, local, remote, NotifyType.INVALID_KE_PAYLOAD,
                               selected.ke_id.to_bytes(2, "big"))
             return
@@ -293,7 +328,7 @@ class IkeManager:
             reply = ike_init.respond(sa, payloads, wire_prop, selected, now)
         except ProtocolError as e:
             self.count("dropped_invalid_ke_value")
-            log.info("IKE_SA_INIT from %s refused: %s", remote[0], e)
+            self.unauth_log(logging.INFO, "IKE_SA_INIT from %s refused: %s", remote[0], e)
             self._reply_plain(msg, local, remote, e.notify, e.data)
             return
         sa.proposal = wire_prop

@@ -258,3 +258,20 @@ def test_retransmit_jitter_shortens_each_wait_within_its_bound():
         base = 4.0 * 1.8 ** n
         ours = delays[n * 20:(n + 1) * 20]
         assert all(0.8 * base <= d <= base for d in ours) and len(set(ours)) > 1
+
+
+def test_garbage_floods_do_not_flood_the_log(caplog):
+    """Log lines caused by unauthenticated datagrams are limited per second and counted."""
+    import logging
+
+    net, left, right = make_pair()
+    caplog.set_level(logging.INFO, "ikepy.ike")
+    for i in range(500):
+        right.receive(b"\x00" * 30 + bytes([i % 256]), ("10.99.0.2", 500), ("10.99.0.9", 500),
+                      net.now)
+    lines = [r for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(lines) == 20
+    assert right.stats()["dropped_malformed"] == 500
+    assert right.stats()["log_lines_suppressed"] == 480
+    right.receive(b"\x00" * 31, ("10.99.0.2", 500), ("10.99.0.9", 500), net.now + 1)
+    assert "480 similar lines held back" in caplog.records[-1].getMessage()
