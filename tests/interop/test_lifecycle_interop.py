@@ -472,3 +472,30 @@ def test_ikepy_killed_responder_charon_dpd_restart(netns, charon_factory, ikepy_
     with capsys.disabled():
         print(f"\n[ikepy SIGKILLed, responder, charon dpd restart] ping back after "
               f"{back_s:.1f}s")
+
+
+def test_reauthentication_make_before_break(netns, charon_factory, ikepy_factory, capsys):
+    """ikepy (initiator, reauth_time = 8s) reauthenticates with charon: a whole new IKE SA
+    and CHILD_SA come up before the old ones are deleted, with a ping running throughout."""
+    ikepy_conf, charon_conf = plain_confs(netns, "left",
+                                          ikepy_conn="reauth_time = 8s\n    rand_time = 0s")
+    ikepy, charon = bring_up(netns, charon_factory, ikepy_factory, "ikepy-initiator",
+                             ikepy_conf, charon_conf)
+    old = one_tunnel(ikepy, charon)
+    pinger = netns.popen(netns.left, "ping", "-n", "-q", "-i", "0.05", "-w", "14",
+                         "-I", netns.left_inner, netns.right_inner,
+                         stdout=subprocess.PIPE, text=True)
+    # the old IKE SA is gone and a new one carries the tunnel
+    first = old[0]["spi_i"]
+    new = wait_for(lambda: (t := one_tunnel(ikepy, charon)) and t[0]["spi_i"] != first and t,
+                   30, interval=0.2, what="the reauthenticated tunnel")
+    out, _ = pinger.communicate(timeout=30)
+    m = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", out)
+    assert m, out
+    sent, got = int(m.group(1)), int(m.group(2))
+    with capsys.disabled():
+        print(f"\n[reauth] ping during make-before-break reauthentication: {sent - got}/{sent} "
+              f"lost")
+    assert new[0]["children"][0]["spi_in"] != old[0]["children"][0]["spi_in"]
+    assert "reauthenticating IKE_SA (make-before-break)" in ikepy.log()
+    assert sent - got <= max(2, sent // 20), out
