@@ -44,10 +44,12 @@ def _last_activity(sa: IkeSa) -> float:
 
 
 def _dpd_at(sa: IkeSa) -> float | None:
+    """When a liveness check would be due, from what the engine saw itself (cheap: the
+    daemon asks after every datagram); ``run`` consults the data plane's counters."""
     delay = float(sa.conn.dpd_delay or 0)
     if not delay or sa.busy() or sa.rekeyed:
         return None
-    return max(_last_activity(sa), sa.established_at) + delay
+    return max(sa.last_peer_activity, sa.established_at) + delay
 
 
 def deadlines(sa: IkeSa) -> list[float]:
@@ -98,4 +100,9 @@ def run(sa: IkeSa, now: float) -> None:
         sa.queue_task(IkeRekey(sa), now)
     dpd = _dpd_at(sa)
     if dpd is not None and now >= dpd:
-        sa.queue_task(Liveness(), now)
+        # traffic from the peer counts as life: only ask the counters now, when it matters
+        seen = _last_activity(sa)
+        if seen > sa.last_peer_activity and seen + float(sa.conn.dpd_delay) > now:
+            sa.last_peer_activity = seen
+        else:
+            sa.queue_task(Liveness(), now)

@@ -290,3 +290,27 @@ def test_trap_policy_brings_the_tunnel_up_on_the_first_packet():
     left.dataplane_event("acquire", trap_id, net.now)
     settle(net, left, right)
     assert_consistent(left, right)
+
+
+def test_esp_traffic_counts_as_life_no_liveness_check():
+    """dpd_delay: a liveness check only after dpd_delay without anything from the peer;
+    inbound ESP (the data plane's last_in) counts, read only when the check falls due."""
+    from ikepy.dataplane.base import SaCounters
+    from ikepy.ikev2.simulate import LEFT
+    from ikepy.wire.enums import ExchangeType
+    from ikepy.wire.header import IkeHeader
+
+    net, left, right = pair(left={"conn": {"dpd_delay": "30s"}}, backend=RecordingBackend)
+    left.initiate("net", None, net.now)
+    settle(net, left, right)
+    checks: list[float] = []
+    net.link.taps.append(lambda d, src, dst: checks.append(net.now) if src[0] == LEFT and (
+        IkeHeader.parse(d).exchange_type == ExchangeType.INFORMATIONAL) else None)
+    (reqid,) = left.backend.sas
+    start = net.now
+    while net.now < start + 300:  # ESP keeps arriving every 10 s for five minutes
+        left.backend.set_counters(reqid, SaCounters(last_in=net.now))
+        net.advance(net.now + 10)
+    assert checks == []
+    net.run(until=lambda: net.now >= start + 400, max_time=120)  # then silence
+    assert checks and checks[0] >= start + 300
