@@ -366,7 +366,22 @@ charon {{
 """
 
 
-class Charon:
+class _LogFile:
+    """A daemon that writes its log to ``log_path`` (charon's filelog, ikepy's stderr)."""
+
+    log_path: Path
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+
+class Charon(_LogFile):
     """One charon in a namespace, with its own strongswan.conf, /run and vici socket.
 
     ::
@@ -503,14 +518,6 @@ class Charon:
 
     # -- logs and teardown -------------------------------------------------- #
 
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
 
     def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM charon's process group, then SIGKILL; returns the exit status."""
@@ -694,7 +701,7 @@ def parse_hexdumps(log: str) -> list[tuple[str, bytes]]:
 # --------------------------------------------------------------------------- #
 
 
-class IkepyDaemon:
+class IkepyDaemon(_LogFile):
     """``python -m ikepy daemon`` in a namespace, and its CLI.
 
     ::
@@ -784,14 +791,6 @@ class IkepyDaemon:
     def stats(self) -> str:
         return self.cli("stats", check=True).stdout
 
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM (to the daemon's process group) and wait; returns its exit status
